@@ -1,0 +1,152 @@
+# -*- coding: utf-8 -*-
+# Copyright: drover.libvirt contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One live migration end to end, as the migrate module (and later the evacuate role) runs it.
+
+Private to drover.libvirt; no compatibility promise.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
+from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_module import describe, host_uuid
+from ansible_collections.drover.libvirt.plugins.module_utils._migration import (
+    JobMonitor,
+    TimeoutPolicy,
+    check_domain_name,
+    completed_metrics,
+    decide,
+    flags_value,
+    migration_flags,
+    migration_params,
+    presence,
+    where_after_failure,
+)
+from ansible_collections.drover.libvirt.plugins.module_utils._uri import destination_uri, migration_uri
+
+
+class LiveMigration:
+    """Move domain `name` from the module's source connection to a destination."""
+
+    def __init__(self, module):
+        self.module = module
+        self.lv = module.libvirt
+        p = module.params
+        self.name = p["name"]
+        self.persist = p["persist"]
+        self.undefine_source = p["undefine_source"]
+        check_domain_name(self.name)
+        if p["timeout"] <= 0:
+            raise DroverError("timeout must be a positive number of seconds, got %r" % p["timeout"])
+        if p["bandwidth"] < 0:
+            raise DroverError("bandwidth must be 0 (unlimited) or a positive MiB/s, got %r" % p["bandwidth"])
+        if not 0.05 <= p["poll_interval"] <= 10:
+            raise DroverError("poll_interval must be between 0.05 and 10 seconds, got %r" % p["poll_interval"])
+        self.source_uri = p["uri"]
+        self.dest_uri = destination_uri(p["dest"], p["transport"], p["dest_user"])
+        self.data_uri = migration_uri(p["migration_uri"]) if p["migration_uri"] else None
+        self.flags = migration_flags(self.persist, self.undefine_source)
+        self.params = migration_params(p["bandwidth"], self.data_uri)
+
+    def _connect(self):
+        self.sconn = self.module.connect(self.source_uri, "source")
+        self.dconn = self.module.connect(self.dest_uri, "destination")
+        if host_uuid(self.sconn) == host_uuid(self.dconn):
+            raise DroverError("destination %s is the source host itself (same host UUID %s)"
+                              % (self.dest_uri, host_uuid(self.sconn)))
+
+    def _where(self):
+        return (presence(self.sconn, self.name, self.lv), presence(self.dconn, self.name, self.lv))
+
+    def _result(self, changed, src, dst):
+        return {
+            "changed": changed,
+            "domain": self.name,
+            "source": self.source_uri,
+            "destination": self.dest_uri,
+            "source_host": self.sconn.getHostname(),
+            "destination_host": self.dconn.getHostname(),
+            "flags": list(self.flags),
+            "params": dict(self.params),
+            "diff": {
+                "before": "%s: %s on %s, %s on %s\n" % (self.name, src["state"], self.source_uri,
+                                                        dst["state"], self.dest_uri),
+            },
+        }
+
+    def _cleanup(self, steps):
+        """Finish a migration that moved the domain but left a definition behind or missing."""
+        if "undefine_source" in steps:
+            self.sconn.lookupByName(self.name).undefine()
+        if "define_destination" in steps:
+            ddom = self.dconn.lookupByName(self.name)
+            self.dconn.defineXML(ddom.XMLDesc(self.lv.VIR_DOMAIN_XML_SECURE | self.lv.VIR_DOMAIN_XML_MIGRATABLE))
+
+    def run(self, check_mode):
+        self._connect()
+        src, dst = self._where()
+        plan = decide(self.name, src, dst, self.persist, self.undefine_source)
+        result = self._result(plan["action"] == "migrate" or bool(plan["cleanup"]), src, dst)
+        result["cleanup"] = plan["cleanup"]
+        after = "%s: running on %s%s\n" % (self.name, self.dest_uri,
+                                           ", persistent there" if self.persist else "")
+        result["diff"]["after"] = after
+        if plan["action"] == "none":
+            if plan["cleanup"] and not check_mode:
+                self._cleanup(plan["cleanup"])
+            return result
+        if check_mode:
+            return result
+        self._migrate(result)
+        result["diff"]["after"] = after
+        return result
+
+    def _migrate(self, result):
+        dom = self.sconn.lookupByName(self.name)
+        monitor = JobMonitor(dom, self.lv, TimeoutPolicy(self.module.params["timeout"]),
+                             self.module.params["poll_interval"])
+        error, wall_ms = monitor.run(
+            lambda: dom.migrateToURI3(self.dest_uri, self.params, flags_value(self.lv, self.flags)))
+        result["decisions"] = monitor.decisions
+        # Trust where the domain actually runs now, not the exception text.
+        src, dst = self._where()
+        location = where_after_failure(src, dst)
+        if location != "destination":
+            reason = describe(error, "migration failed") if isinstance(error, self.lv.libvirtError) \
+                else ("migration failed: %s" % error if error else "migration returned without moving the domain")
+            if monitor.aborted:
+                reason = "migration did not finish within %ss and was aborted (%s)" % (
+                    self.module.params["timeout"], reason)
+            where = {"source": "it is still running on the source",
+                     "both": "it is ACTIVE ON BOTH HOSTS: stop and check it by hand",
+                     "none": "it is NOT RUNNING ON EITHER HOST: recover it by hand"}[location]
+            raise DroverError("%s of domain %r to %s; %s" % (reason, self.name, self.dest_uri, where),
+                              domain=self.name, vm_location=location, timed_out=monitor.aborted,
+                              decisions=monitor.decisions, progress=monitor.last_sample,
+                              source_state=src["state"], destination_state=dst["state"])
+        if error is not None:
+            self.module.warn("libvirt reported an error although %s now runs on the destination: %s"
+                             % (self.name, error))
+        finish = decide(self.name, src, dst, self.persist, self.undefine_source)
+        self._cleanup(finish["cleanup"])
+        result["cleanup"] = finish["cleanup"]
+        result["metrics"] = self._metrics(monitor, wall_ms)
+
+    def _metrics(self, monitor, wall_ms):
+        stats = {}
+        try:
+            stats = self.dconn.lookupByName(self.name).jobStats(self.lv.VIR_DOMAIN_JOB_STATS_COMPLETED)
+        except self.lv.libvirtError:
+            pass
+        if stats.get("time_elapsed"):
+            metrics = completed_metrics(stats, wall_ms)
+            metrics["source_of_metrics"] = "completed_job"
+            return metrics
+        # Post-copy and some versions keep completed stats only on the source.
+        sample = monitor.last_sample
+        metrics = completed_metrics({"time_elapsed": sample.get("elapsed_ms", 0),
+                                     "downtime": sample.get("expected_downtime_ms", 0),
+                                     "data_processed": sample.get("data_processed_bytes", 0),
+                                     "memory_iteration": sample.get("memory_iterations", 0)}, wall_ms)
+        metrics["source_of_metrics"] = "last_sample"
+        return metrics

@@ -1,0 +1,248 @@
+# -*- coding: utf-8 -*-
+# Copyright: drover.libvirt contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Live migration of one domain: decide, run beside a job monitor, then verify where it landed.
+
+The decision functions are pure so that they can be tested without libvirt;
+everything that talks to libvirt receives the connections it needs.
+Private to drover.libvirt; no compatibility promise.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
+
+# virDomainState values (stable ABI), so the pure code needs no libvirt import.
+STATE_NAMES = {0: "nostate", 1: "running", 2: "blocked", 3: "paused", 4: "shutdown",
+               5: "shutoff", 6: "crashed", 7: "pmsuspended"}
+_PAUSED = 3
+_PAUSED_USER = 1
+ABSENT = {"exists": False, "active": False, "persistent": False, "state": "absent",
+          "migratable": False, "uuid": None}
+
+# Stats keys of virDomainGetJobStats (VIR_DOMAIN_JOB_*) used in results.
+_SAMPLE_KEYS = {
+    "time_elapsed": "elapsed_ms",
+    "data_remaining": "data_remaining_bytes",
+    "data_processed": "data_processed_bytes",
+    "data_total": "data_total_bytes",
+    "memory_remaining": "memory_remaining_bytes",
+    "memory_bps": "memory_bandwidth_bps",
+    "memory_iteration": "memory_iterations",
+    "downtime": "expected_downtime_ms",
+}
+
+
+def check_domain_name(name):
+    """Refuse names libvirt could never hold, before any connection is used."""
+    if not name or any(ord(ch) < 32 or ord(ch) == 127 for ch in name) or "/" in name:
+        raise DroverError("domain name %r is not a valid libvirt domain name" % (name,))
+    if len(name.encode("utf-8")) > 255:
+        raise DroverError("domain name %r is longer than 255 bytes" % (name,))
+
+
+def presence(conn, name, libvirt):
+    """Where a domain stands on one host: a dict like ABSENT, filled in."""
+    try:
+        dom = conn.lookupByName(name)
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+            return dict(ABSENT)
+        raise
+    state, reason = dom.state()
+    active = bool(dom.isActive())
+    return {
+        "exists": True,
+        "active": active,
+        "persistent": bool(dom.isPersistent()),
+        "state": STATE_NAMES.get(state, str(state)),
+        "migratable": active and (state != _PAUSED or reason == _PAUSED_USER),
+        "uuid": dom.UUIDString(),
+    }
+
+
+def decide(name, src, dst, persist, undefine_source):
+    """What to do given the domain's presence on source and destination.
+
+    Returns {"action": "migrate" | "none", "cleanup": [...]}; raises DroverError
+    whenever acting could leave the domain on no host or on two.
+    """
+    if src["active"] and dst["active"]:
+        raise DroverError("domain %r is active on both the source and the destination; refusing to "
+                          "touch either until a person decides which one is real" % name,
+                          source_state=src["state"], destination_state=dst["state"])
+    if src["active"]:
+        if dst["exists"]:
+            raise DroverError("domain %r is already defined on the destination (%s); refusing to "
+                              "migrate over that definition" % (name, dst["state"]))
+        if not src["migratable"]:
+            raise DroverError("domain %r is %s on the source; only a running or user-paused domain "
+                              "can be live-migrated" % (name, src["state"]))
+        return {"action": "migrate", "cleanup": []}
+    if dst["active"]:
+        if src["exists"] and src["uuid"] != dst["uuid"]:
+            raise DroverError("domain %r runs on the destination, but a different domain of that name "
+                              "(uuid %s) is defined on the source; resolve the clash by hand"
+                              % (name, src["uuid"]))
+        cleanup = []
+        if src["exists"] and undefine_source:
+            cleanup.append("undefine_source")
+        if persist and not dst["persistent"]:
+            cleanup.append("define_destination")
+        return {"action": "none", "cleanup": cleanup}
+    if src["exists"]:
+        raise DroverError("domain %r is not running on the source (state: %s); live migration needs a "
+                          "running domain" % (name, src["state"]), source_state=src["state"])
+    if dst["exists"]:
+        raise DroverError("domain %r is not on the source and is %s on the destination; nothing to "
+                          "migrate" % (name, dst["state"]), destination_state=dst["state"])
+    raise DroverError("domain %r was not found on the source nor on the destination" % name)
+
+
+def where_after_failure(src, dst):
+    """Name where a domain runs after a failed migration: source, destination, both or none."""
+    if src["active"] and dst["active"]:
+        return "both"
+    if src["active"]:
+        return "source"
+    if dst["active"]:
+        return "destination"
+    return "none"
+
+
+def migration_flags(persist, undefine_source):
+    """Names of the VIR_MIGRATE_* flags used (returned to the user as they are)."""
+    names = ["LIVE", "PEER2PEER", "ABORT_ON_ERROR"]
+    if persist:
+        names.append("PERSIST_DEST")
+    if undefine_source:
+        names.append("UNDEFINE_SOURCE")
+    return names
+
+
+def migration_params(bandwidth_mib=0, data_uri=None):
+    """virTypedParameters for migrateToURI3 (keys are VIR_MIGRATE_PARAM_* values)."""
+    params = {}
+    if bandwidth_mib:
+        params["bandwidth"] = int(bandwidth_mib)
+    if data_uri:
+        params["migrate_uri"] = data_uri
+    return params
+
+
+def flags_value(libvirt, names):
+    value = 0
+    for name in names:
+        value |= getattr(libvirt, "VIR_MIGRATE_" + name)
+    return value
+
+
+def summarize_stats(stats):
+    """Job stats -> the subset a person reads, with units in the names."""
+    summary = {}
+    for key, out in _SAMPLE_KEYS.items():
+        if key in stats:
+            summary[out] = int(stats[key])
+    if "memory_dirty_rate" in stats:
+        summary["dirty_rate_bps"] = int(stats["memory_dirty_rate"]) * int(stats.get("memory_page_size", 4096))
+    return summary
+
+
+def completed_metrics(stats, wall_ms):
+    """Metrics of a finished migration from its completed-job stats."""
+    data = stats.get("data_processed")
+    if data is None:
+        data = stats.get("memory_processed", 0) + stats.get("disk_processed", 0)
+    return {
+        "downtime_ms": int(stats.get("downtime", 0)),
+        "duration_ms": int(stats.get("time_elapsed", 0)),
+        "data_bytes": int(data),
+        "memory_bytes": int(stats.get("memory_processed", 0)),
+        "disk_bytes": int(stats.get("disk_processed", 0)),
+        "memory_iterations": int(stats.get("memory_iteration", 0)),
+        "memory_bandwidth_bps": int(stats.get("memory_bps", 0)),
+        "setup_ms": int(stats.get("setup_time", 0)),
+        "wall_ms": int(wall_ms),
+    }
+
+
+class TimeoutPolicy:
+    """Abort the job once it has run longer than `timeout` seconds; nothing else."""
+
+    def __init__(self, timeout):
+        self.timeout = timeout
+
+    def decide(self, elapsed, sample):
+        del sample  # a richer policy reads remaining bytes and dirty rate
+        if elapsed >= self.timeout:
+            return "abort", "ran %.1fs, over the %ss timeout" % (elapsed, self.timeout)
+        return None, None
+
+
+class JobMonitor:
+    """Run the blocking migration call in a thread; sample job stats and apply a policy beside it.
+
+    It returns only once the call has returned: a job it started never outlives it.
+    """
+
+    REABORT_INTERVAL = 5.0
+
+    def __init__(self, dom, libvirt, policy, poll_interval=0.5, clock=time.monotonic):
+        self.dom = dom
+        self.libvirt = libvirt
+        self.policy = policy
+        self.poll_interval = poll_interval
+        self.clock = clock
+        self.decisions = []
+        self.last_sample = {}
+        self.aborted = False
+
+    def _sample(self):
+        try:
+            return self.dom.jobStats()
+        except self.libvirt.libvirtError:
+            return {}
+
+    def _abort(self, elapsed, reason):
+        self.decisions.append({"t_s": round(elapsed, 3), "action": "abort", "reason": reason,
+                               "remaining_bytes": self.last_sample.get("data_remaining_bytes")})
+        try:
+            self.dom.abortJob()
+        except self.libvirt.libvirtError:
+            pass  # the job may have just finished; the caller checks where the domain is
+        self.aborted = True
+
+    def run(self, call):
+        box = {}
+
+        def target():
+            try:
+                call()
+            except Exception as exc:  # pylint: disable=broad-except  # re-raised by the caller
+                box["error"] = exc
+
+        start = self.clock()
+        worker = threading.Thread(target=target, name="drover-migration", daemon=True)
+        worker.start()
+        last_abort = None
+        while worker.is_alive():
+            worker.join(self.poll_interval)
+            if not worker.is_alive():
+                break
+            elapsed = self.clock() - start
+            stats = self._sample()
+            if stats:
+                self.last_sample = summarize_stats(stats)
+            if self.aborted:
+                if elapsed - last_abort >= self.REABORT_INTERVAL:
+                    self._abort(elapsed, "job still running after abort; aborting again")
+                    last_abort = elapsed
+                continue
+            action, reason = self.policy.decide(elapsed, self.last_sample)
+            if action == "abort":
+                self._abort(elapsed, reason)
+                last_abort = elapsed
+        return box.get("error"), (self.clock() - start) * 1000.0
