@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: drover.libvirt contributors
-# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Read-only facts about a hypervisor and its domains.
 
 Private to drover.libvirt; no compatibility promise.

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: drover.libvirt contributors
-# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """One live migration end to end, as the migrate module (and later the evacuate role) runs it.
 
 Private to drover.libvirt; no compatibility promise.

@@ -1,0 +1,116 @@
+"""Helpers for tests that run against the real lab (lab/lab): hosts, placement, heartbeats, Ansible."""
+import json
+import os
+import subprocess
+import tempfile
+import time
+
+import libvirt
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+LAB = os.path.join(ROOT, "lab", "lab")
+STATE = os.environ.get("DROVER_LAB_STATE", os.path.join(ROOT, "lab", ".state"))
+NET = os.environ.get("DROVER_LAB_NET", "10.251.0")
+HOSTS = ["hv1", "hv2", "hv3"]
+
+libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
+
+
+def lab(*args, check=True):
+    return subprocess.run([LAB] + list(args), check=check, text=True, capture_output=True)
+
+
+def uri(host):
+    return "qemu+tcp://%s.%s/system" % (NET, host[2:])
+
+
+def placement(name):
+    """{host: {"active", "persistent", "state"}} for every lab host that knows the domain."""
+    found = {}
+    for host in HOSTS:
+        conn = libvirt.open(uri(host))
+        try:
+            dom = conn.lookupByName(name)
+            state = dom.state()[0]
+            found[host] = {"active": bool(dom.isActive()), "persistent": bool(dom.isPersistent()),
+                           "state": state}
+        except libvirt.libvirtError:
+            pass
+        finally:
+            conn.close()
+    return found
+
+
+def fleet_snapshot():
+    """Every domain of the fleet with where it is active and where it is defined."""
+    snap = {}
+    for host in HOSTS:
+        conn = libvirt.open(uri(host))
+        try:
+            for dom in conn.listAllDomains(0):
+                snap.setdefault(dom.name(), []).append((host, bool(dom.isActive()), bool(dom.isPersistent())))
+        finally:
+            conn.close()
+    return {k: sorted(v) for k, v in snap.items()}
+
+
+def assert_runs_only_on(name, host):
+    """The invariant: active on exactly one host, persistently defined on exactly that host."""
+    where = placement(name)
+    active = [h for h, p in where.items() if p["active"]]
+    persistent = [h for h, p in where.items() if p["persistent"]]
+    assert active == [host], "%s active on %s, expected only %s" % (name, active, host)
+    assert persistent == [host], "%s persistent on %s, expected only %s" % (name, persistent, host)
+    assert where[host]["state"] == libvirt.VIR_DOMAIN_RUNNING
+
+
+def heartbeat(host, name):
+    """Last heartbeat {seq, boot_id} the guest printed on this host's serial log, or None."""
+    path = os.path.join(STATE, host, "log", "qemu", "%s.serial.log" % name)
+    try:
+        with open(path, "rb") as f:
+            lines = f.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        if line.startswith("drover-heartbeat seq="):
+            fields = dict(p.split("=", 1) for p in line.split()[1:] if "=" in p)
+            return {"seq": int(fields["seq"]), "boot_id": fields["boot_id"]}
+    return None
+
+
+def wait_heartbeat_after(host, name, before, timeout=30):
+    """Wait until the guest ticks on `host` past `before` with the same boot id; return the tick."""
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = heartbeat(host, name)
+        if last and last["boot_id"] == before["boot_id"] and last["seq"] > before["seq"]:
+            return last
+        time.sleep(0.25)
+    raise AssertionError("%s did not keep running on %s: last heartbeat %s, before %s"
+                         % (name, host, last, before))
+
+
+def playbook(path, extra_vars=None, check=False, limit=None):
+    cmd = ["ansible-playbook", os.path.join(ROOT, path)]
+    if extra_vars:
+        cmd += ["-e", json.dumps(extra_vars)]
+    if check:
+        cmd.append("--check")
+    if limit:
+        cmd += ["-l", limit]
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"))
+    return subprocess.run(cmd, cwd=ROOT, env=env, text=True, capture_output=True)
+
+
+def migrate(host, check=False, **module_args):
+    """Run drover.libvirt.migrate on `host` through Ansible; return (task result, process)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "result.json")
+        proc = playbook("tests/integration/playbooks/migrate_module.yml",
+                        {"target": host, "module_args": module_args, "result_file": out}, check=check)
+        if not os.path.exists(out):
+            raise AssertionError("no result from the module:\n%s\n%s" % (proc.stdout, proc.stderr))
+        with open(out) as f:
+            return json.load(f), proc
