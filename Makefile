@@ -6,7 +6,9 @@ PYTHON ?= python3
 export PATH := $(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 COLLECTION := build/ansible_collections/drover/libvirt
-SANITY_TREE := build/sanity/ansible_collections/drover/libvirt
+# Outside the checkout: ansible-test would otherwise ask git, which ignores build/.
+SANITY_ROOT := /tmp/drover.libvirt-sanity
+SANITY_TREE := $(SANITY_ROOT)/ansible_collections/drover/libvirt
 
 .PHONY: help deps venv collection lab lab-down demo test unit sanity lint integration molecule clean
 
@@ -53,9 +55,13 @@ unit: venv collection
 	pytest -q tests/unit
 
 # ansible-test wants the tracked files at ansible_collections/NAMESPACE/NAME.
+# ansible-test builds one virtualenv per test and bootstraps pip into each with a script it
+# fetches from its own file host; tests/sanity/get_pip_offline.py stands in for it (see there).
+SANITY_PIP_CACHE := $(HOME)/.ansible/test/cache
 sanity: venv
-	rm -rf build/sanity && mkdir -p $(SANITY_TREE)
+	rm -rf $(SANITY_ROOT) && mkdir -p $(SANITY_TREE) $(SANITY_PIP_CACHE)
 	git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t $(SANITY_TREE)
+	for v in 24_2 25_3; do cp tests/sanity/get_pip_offline.py $(SANITY_PIP_CACHE)/get_pip_$$v.py; done
 	cd $(SANITY_TREE) && ansible-test sanity --venv --python 3.11 --color no
 
 lint: venv collection
