@@ -13,7 +13,7 @@ description:
   - Reads the identity and versions of a hypervisor and lists every domain it knows, running or
     defined. Changes nothing.
 author:
-  - drover.libvirt maintainers
+  - drover.libvirt maintainers (!UNKNOWN)
 extends_documentation_fragment:
   - drover.libvirt.connection
 attributes:

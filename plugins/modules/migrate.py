@@ -24,7 +24,7 @@ description:
   - Needs libvirt 1.1.0 or later on both hosts (migrateToURI3); tested against libvirt 11.3 / QEMU 10.0
     and written for libvirt 9.0 / QEMU 7.2 too.
 author:
-  - drover.libvirt maintainers
+  - drover.libvirt maintainers (!UNKNOWN)
 extends_documentation_fragment:
   - drover.libvirt.connection
 attributes:

@@ -101,11 +101,11 @@ def playbook(path, extra_vars=None, check=False, limit=None):
     if limit:
         cmd += ["-l", limit]
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"))
-    return subprocess.run(cmd, cwd=ROOT, env=env, text=True, capture_output=True)
+    return subprocess.run(cmd, cwd=ROOT, env=env, text=True, capture_output=True, check=False)
 
 
 def migrate(host, check=False, **module_args):
-    """Run drover.libvirt.migrate on `host` through Ansible; return (task result, process)."""
+    """Run drover.libvirt.migrate on `host` through Ansible; return the task's result."""
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "result.json")
         proc = playbook("tests/integration/playbooks/migrate_module.yml",
@@ -113,4 +113,14 @@ def migrate(host, check=False, **module_args):
         if not os.path.exists(out):
             raise AssertionError("no result from the module:\n%s\n%s" % (proc.stdout, proc.stderr))
         with open(out) as f:
-            return json.load(f), proc
+            return json.load(f)
+
+
+def module_facts(host, module):
+    """Run a read-only module ad hoc on `host`; return its result dict."""
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
+               ANSIBLE_CALLBACK_RESULT_FORMAT="json", ANSIBLE_NOCOLOR="1")
+    proc = subprocess.run(["ansible", host, "-m", module, "-o"], cwd=ROOT, env=env, text=True,
+                          capture_output=True, check=False)
+    assert " => " in proc.stdout, proc.stdout + proc.stderr
+    return json.loads(proc.stdout.split(" => ", 1)[1])

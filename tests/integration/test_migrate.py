@@ -8,6 +8,7 @@ from labfixture import (
     heartbeat,
     lab,
     migrate,
+    module_facts,
     placement,
     playbook,
     uri,
@@ -25,6 +26,19 @@ def assert_metrics_plausible(result):
     assert metrics["source_of_metrics"] == "completed_job"
 
 
+def test_hypervisor_info_reports_each_host_and_its_domains():
+    facts = {h: module_facts(h, "drover.libvirt.hypervisor_info") for h in ("hv1", "hv2", "hv3")}
+    assert [facts[h]["hypervisor"]["hostname"] for h in ("hv1", "hv2", "hv3")] == ["hv1", "hv2", "hv3"]
+    assert len({f["hypervisor"]["host_uuid"] for f in facts.values()}) == 3
+    assert facts["hv1"]["hypervisor"]["libvirt_version"] == "%d.%d.%d" % (
+        libvirt.getVersion() // 1000000, libvirt.getVersion() // 1000 % 1000, libvirt.getVersion() % 1000)
+    vms = {d["name"]: d for d in facts["hv1"]["domains"]}
+    assert {"vm1", "vm2"} <= set(vms)
+    assert vms["vm1"]["state"] == "running" and vms["vm1"]["persistent"] is True
+    assert vms["vm1"]["memory_kib"] == 128 * 1024 and vms["vm1"]["vcpus"] == 1
+    assert facts["hv2"]["domains"] == [] and facts["hv2"]["changed"] is False
+
+
 def test_playbook_moves_running_guest_and_it_keeps_running():
     before = heartbeat("hv1", "vm1")
     assert before, "vm1 printed no heartbeat on hv1"
@@ -37,7 +51,7 @@ def test_playbook_moves_running_guest_and_it_keeps_running():
 
 def test_module_moves_it_back_with_metrics():
     before = heartbeat("hv2", "vm1")
-    result, _ = migrate("hv2", name="vm1", dest="hv1")
+    result = migrate("hv2", name="vm1", dest="hv1")
     assert not result.get("failed"), result
     assert result["changed"] is True
     assert (result["source_host"], result["destination_host"]) == ("hv2", "hv1")
@@ -50,7 +64,7 @@ def test_module_moves_it_back_with_metrics():
 
 def test_rerun_is_ok_without_change():
     before = fleet_snapshot()
-    result, _ = migrate("hv2", name="vm1", dest="hv1")
+    result = migrate("hv2", name="vm1", dest="hv1")
     assert not result.get("failed"), result
     assert result["changed"] is False
     assert "metrics" not in result
@@ -59,20 +73,20 @@ def test_rerun_is_ok_without_change():
 
 def test_check_mode_predicts_and_moves_nothing():
     before, beat = fleet_snapshot(), heartbeat("hv1", "vm1")
-    result, _ = migrate("hv1", check=True, name="vm1", dest="hv2")
+    result = migrate("hv1", check=True, name="vm1", dest="hv2")
     assert not result.get("failed"), result
     assert result["changed"] is True
     assert result["destination_host"] == "hv2"
     assert fleet_snapshot() == before
     wait_heartbeat_after("hv1", "vm1", beat)
-    unchanged, _ = migrate("hv2", check=True, name="vm1", dest="hv1")
+    unchanged = migrate("hv2", check=True, name="vm1", dest="hv1")
     assert unchanged["changed"] is False
 
 
 def test_timeout_aborts_the_job_and_the_guest_stays_on_the_source():
     before = heartbeat("hv1", "vm2")
     # 1 MiB/s cannot move 128 MiB of RAM in 3 s.
-    result, _ = migrate("hv1", name="vm2", dest="hv2", bandwidth=1, timeout=3)
+    result = migrate("hv1", name="vm2", dest="hv2", bandwidth=1, timeout=3)
     assert result.get("failed"), result
     assert "did not finish within 3s and was aborted" in result["msg"]
     assert "still running on the source" in result["msg"]
@@ -113,11 +127,11 @@ BAD_INPUTS = [
 ]
 
 
-@pytest.mark.parametrize("args,message", [(a, m) for _, a, m in BAD_INPUTS], ids=[i for i, _, _ in BAD_INPUTS])
+@pytest.mark.parametrize("args,message", [case[1:] for case in BAD_INPUTS], ids=[case[0] for case in BAD_INPUTS])
 def test_bad_input_fails_clearly_and_moves_nothing(stopped_guest, args, message):
     assert stopped_guest
     before, beat = fleet_snapshot(), heartbeat("hv1", "vm1")
-    result, _ = migrate("hv1", **args)
+    result = migrate("hv1", **args)
     assert result.get("failed"), result
     assert message in result["msg"], result["msg"]
     assert fleet_snapshot() == before

@@ -128,9 +128,10 @@ class FakeClock:
 def test_monitor_aborts_at_timeout_and_waits_for_the_call():
     dom = FakeDomain()
     mon = m.JobMonitor(dom, FakeLibvirt, m.TimeoutPolicy(3), poll_interval=0.01, clock=FakeClock())
-    error, _ = mon.run(dom.migrate)
+    error, wall_ms = mon.run(dom.migrate)
     assert isinstance(error, FakeLibvirt.libvirtError)
     assert mon.aborted and dom.aborts == 1
+    assert wall_ms >= 3000  # the fake clock advanced past the timeout
     assert mon.decisions[0]["action"] == "abort" and mon.decisions[0]["remaining_bytes"] == 1000
 
 

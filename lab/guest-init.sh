@@ -1,4 +1,4 @@
-#!/bin/busybox sh
+#!/bin/sh
 # PID 1 of the lab's guests: a busybox userland that keeps dirtying RAM at a
 # chosen rate and prints a heartbeat on the serial console, so that a test can
 # tell "kept running across a migration" (same boot id, counter goes on) from
@@ -16,7 +16,8 @@ for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_p
 done
 
 DIRTY_MB=0
-for arg in $(cat /proc/cmdline); do
+read -r CMDLINE < /proc/cmdline
+for arg in $CMDLINE; do
   case "$arg" in drover.dirty_mb=*) DIRTY_MB=${arg#drover.dirty_mb=} ;; esac
 done
 

@@ -1,0 +1,632 @@
+"""drover lab: a fleet of real libvirt/QEMU hypervisors on one Linux machine.
+
+Each hypervisor hvN is a network namespace plus a persistent mount and UTS
+namespace with its own libvirtd (own host UUID), sshd, /etc/libvirt,
+/run/libvirt and /var/lib/libvirt. The hosts share a bridge (in the namespace
+"drover-lab") on NET.1..NET.N; the machine reaches them over one veth with
+NET.254. Every host sees the same shared storage at /srv/drover/shared and
+its own local-only storage at /srv/drover/local.
+
+Run as root. See `lab --help` and docs/lab.md.
+"""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import xml.sax.saxutils
+
+LAB_DIR = os.path.dirname(os.path.abspath(__file__))
+STATE = os.environ.get("DROVER_LAB_STATE", os.path.join(LAB_DIR, ".state"))
+CACHE = os.environ.get("DROVER_LAB_CACHE", os.path.join(LAB_DIR, ".cache"))
+NET = os.environ.get("DROVER_LAB_NET", "10.251.0")
+BRIDGE_NS = "drover-lab"
+HOST_NS_PREFIX = "drover-"
+ROOT_VETH = "drover-ctl"
+SHARED_MNT = "/srv/drover/shared"
+LOCAL_MNT = "/srv/drover/local"
+# Directories each host gets a private copy of (mount point -> state subdir).
+PRIVATE_DIRS = {
+    "/etc/libvirt": "etc",
+    "/run/libvirt": "run",
+    "/var/lib/libvirt": "lib",
+    "/var/log/libvirt": "log",
+    "/var/cache/libvirt": "cache",
+    LOCAL_MNT: "local",
+}
+GUEST_MODULES = ["virtio_ring", "virtio", "virtio_pci_legacy_dev",
+                 "virtio_pci_modern_dev", "virtio_pci", "virtio_blk"]
+REQUIRED_TOOLS = ["ip", "nsenter", "unshare", "mountpoint", "ssh-keygen", "virsh",
+                  "qemu-img", "qemu-system-x86_64", "/usr/sbin/libvirtd",
+                  "/usr/sbin/sshd", "busybox", "cpio", "tc"]
+
+
+def log(msg):
+    print("[lab] %s" % msg, file=sys.stderr, flush=True)
+
+
+class LabError(Exception):
+    pass
+
+
+def run(cmd, check=True, capture=False, quiet=False, **kw):
+    res = subprocess.run(cmd, check=False, text=True, stdout=subprocess.PIPE if capture or quiet else None,
+                         stderr=subprocess.PIPE if capture or quiet else None, **kw)
+    if check and res.returncode != 0:
+        err = (res.stderr or "").strip() if (capture or quiet) else ""
+        raise LabError("command failed (%d): %s %s" % (res.returncode, " ".join(cmd), err))
+    return res
+
+
+def out(cmd):
+    return run(cmd, capture=True, check=False).stdout
+
+
+# ------------------------------------------------------------------ naming
+def host_name(n):
+    return "hv%d" % n
+
+
+def host_ns(n):
+    return HOST_NS_PREFIX + host_name(n)
+
+
+def host_ip(n):
+    return "%s.%d" % (NET, n)
+
+
+def host_dir(n):
+    return os.path.join(STATE, host_name(n))
+
+
+def ns_file(n, kind):
+    return os.path.join(STATE, "ns", "%s.%s" % (host_name(n), kind))
+
+
+def host_uuid(n):
+    # SMBIOS is not readable here and every namespace would report the same
+    # UUID, which libvirt refuses as "migration to the same host".
+    return "d7a0e5c0-0000-4000-8000-%012x" % n
+
+
+def parse_host(name):
+    if name.startswith("hv") and name[2:].isdigit() and int(name[2:]) > 0:
+        return int(name[2:])
+    raise LabError("unknown lab host %r (expected hv1, hv2, ...)" % name)
+
+
+def present_hosts():
+    names = out(["ip", "netns", "list"]).split()
+    found = [n[len(HOST_NS_PREFIX) + 2:] for n in names if n.startswith(HOST_NS_PREFIX + "hv")]
+    return sorted(int(x) for x in found if x.isdigit())
+
+
+def in_host(n, cmd):
+    return ["nsenter", "--net=/run/netns/%s" % host_ns(n), "--mount=%s" % ns_file(n, "mnt"),
+            "--uts=%s" % ns_file(n, "uts"), "--"] + cmd
+
+
+def virsh(n, *args, check=True, quiet=True):
+    return run(in_host(n, ["virsh", "-q", "-c", "qemu:///system"] + list(args)),
+               check=check, quiet=quiet)
+
+
+def pid_alive(pid_file):
+    try:
+        pid = int(open(pid_file).read().strip())
+        os.kill(pid, 0)
+        return pid
+    except (OSError, ValueError):
+        return None
+
+
+# ------------------------------------------------------------------ network
+def ensure_bridge():
+    if BRIDGE_NS not in out(["ip", "netns", "list"]).split():
+        conflict = out(["ip", "-4", "-o", "route", "show", "to", "match", host_ip(1)])
+        for line in conflict.splitlines():
+            if not line.startswith("default") and ROOT_VETH not in line:
+                raise LabError("%s.0/24 is already routed on this machine (%s); set "
+                               "DROVER_LAB_NET to a free prefix" % (NET, line.strip()))
+        run(["ip", "netns", "add", BRIDGE_NS])
+    ns = ["ip", "-n", BRIDGE_NS]
+    run(ns + ["link", "set", "lo", "up"])
+    if run(ns + ["link", "show", "br0"], check=False, quiet=True).returncode != 0:
+        run(ns + ["link", "add", "br0", "type", "bridge"])
+    run(ns + ["link", "set", "br0", "up"])
+    if run(["ip", "link", "show", ROOT_VETH], check=False, quiet=True).returncode != 0:
+        run(["ip", "link", "add", ROOT_VETH, "type", "veth", "peer", "name", "ctl0",
+             "netns", BRIDGE_NS])
+        run(["ip", "addr", "add", "%s.254/24" % NET, "dev", ROOT_VETH])
+    run(["ip", "link", "set", ROOT_VETH, "up"])
+    run(ns + ["link", "set", "ctl0", "master", "br0", "up"])
+
+
+def ensure_host_net(n):
+    if host_ns(n) not in out(["ip", "netns", "list"]).split():
+        run(["ip", "netns", "add", host_ns(n)])
+    hn = ["ip", "-n", host_ns(n)]
+    run(hn + ["link", "set", "lo", "up"])
+    if run(hn + ["link", "show", "eth0"], check=False, quiet=True).returncode != 0:
+        run(["ip", "-n", BRIDGE_NS, "link", "del", "port%d" % n], check=False, quiet=True)
+        run(["ip", "link", "add", "port%d" % n, "netns", BRIDGE_NS, "type", "veth",
+             "peer", "name", "eth0", "netns", host_ns(n)])
+        run(hn + ["addr", "add", "%s/24" % host_ip(n), "dev", "eth0"])
+    run(["ip", "-n", BRIDGE_NS, "link", "set", "port%d" % n, "master", "br0", "up"])
+    run(hn + ["link", "set", "eth0", "up"])
+
+
+# ------------------------------------------------------------------ host config
+LIBVIRTD_CONF = """# lab host {name}
+listen_tls = 0
+listen_tcp = 1
+listen_addr = "{ip}"
+auth_tcp = "none"
+auth_unix_ro = "none"
+auth_unix_rw = "none"
+unix_sock_group = "root"
+unix_sock_rw_perms = "0770"
+host_uuid = "{uuid}"
+log_outputs = "3:file:/var/log/libvirt/libvirtd.log"
+"""
+
+# No cgroups, namespaces or security driver in this sandbox; migration_host is
+# required because every namespace answers to the same host name for QEMU.
+QEMU_CONF = """# lab host {name}
+user = "root"
+group = "root"
+dynamic_ownership = 0
+remember_owner = 0
+security_driver = "none"
+cgroup_controllers = [ ]
+namespaces = [ ]
+stdio_handler = "file"
+migration_host = "{ip}"
+migration_address = "{ip}"
+migration_port_min = 49152
+migration_port_max = 49215
+shared_filesystems = [ "{shared}" ]
+"""
+
+SSHD_CONF = """ListenAddress {ip}
+HostKey {dir}/ssh/host_ed25519
+PidFile {dir}/ssh/sshd.pid
+AuthorizedKeysFile {state}/ssh/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+Subsystem sftp internal-sftp
+"""
+
+SSH_CLIENT_CONF = """# Used inside the lab hosts (host-to-host qemu+ssh) and by `lab ssh`.
+Host hv* {net}.*
+    User root
+    IdentityFile {state}/ssh/id_ed25519
+    UserKnownHostsFile /dev/null
+    StrictHostKeyChecking no
+    LogLevel ERROR
+"""
+
+
+def write(path, text, mode=0o644):
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, mode)
+
+
+def prepare_common(count):
+    missing = [t for t in REQUIRED_TOOLS if not shutil.which(t)]
+    if missing:
+        raise LabError("missing tools: %s (run lab/install-deps)" % ", ".join(missing))
+    for d in ("ns", "ssh", "shared"):
+        os.makedirs(os.path.join(STATE, d), exist_ok=True)
+    for mp in list(PRIVATE_DIRS) + [SHARED_MNT, "/run/sshd"]:
+        os.makedirs(mp, exist_ok=True)
+    # libvirt's QEMU driver looks up its built-in user even with user = "root".
+    if run(["getent", "passwd", "libvirt-qemu"], check=False, quiet=True).returncode != 0:
+        run(["useradd", "--system", "--no-create-home", "--home-dir", "/var/lib/libvirt",
+             "--shell", "/usr/sbin/nologin", "--user-group", "libvirt-qemu"])
+    nsdir = os.path.join(STATE, "ns")
+    if run(["mountpoint", "-q", nsdir], check=False).returncode != 0:
+        run(["mount", "--bind", nsdir, nsdir])
+        run(["mount", "--make-private", nsdir])
+    key = os.path.join(STATE, "ssh", "id_ed25519")
+    if not os.path.exists(key):
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "drover-lab", "-f", key])
+    shutil.copy(key + ".pub", os.path.join(STATE, "ssh", "authorized_keys"))
+    write(os.path.join(STATE, "ssh", "ssh_config"), SSH_CLIENT_CONF.format(net=NET, state=STATE))
+    hosts = "127.0.0.1 localhost\n%s.254 labctl\n" % NET
+    hosts += "".join("%s %s\n" % (host_ip(n), host_name(n)) for n in range(1, count + 1))
+    write(os.path.join(STATE, "hosts"), hosts)
+
+
+def write_host_config(n):
+    d = host_dir(n)
+    for sub in list(PRIVATE_DIRS.values()) + ["etc/qemu", "log/qemu", "lib/images", "ssh"]:
+        os.makedirs(os.path.join(d, sub), exist_ok=True)
+    fmt = dict(name=host_name(n), ip=host_ip(n), uuid=host_uuid(n), dir=d, state=STATE,
+               shared=SHARED_MNT)
+    write(os.path.join(d, "etc", "libvirtd.conf"), LIBVIRTD_CONF.format(**fmt))
+    write(os.path.join(d, "etc", "qemu.conf"), QEMU_CONF.format(**fmt))
+    write(os.path.join(d, "ssh", "sshd_config"), SSHD_CONF.format(**fmt))
+    if not os.path.exists(os.path.join(d, "ssh", "host_ed25519")):
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", host_name(n),
+             "-f", os.path.join(d, "ssh", "host_ed25519")])
+
+
+def ensure_host_ns(n):
+    mnt = ns_file(n, "mnt")
+    if os.path.exists(mnt) and run(["nsenter", "--mount=" + mnt, "true"], check=False,
+                                   quiet=True).returncode == 0:
+        return
+    for kind in ("mnt", "uts"):
+        open(ns_file(n, kind), "w").close()
+    binds = [(os.path.join(host_dir(n), sub), mp) for mp, sub in PRIVATE_DIRS.items()]
+    binds += [(os.path.join(STATE, "shared"), SHARED_MNT),
+              (os.path.join(STATE, "ssh", "ssh_config"), "/etc/ssh/ssh_config"),
+              (os.path.join(STATE, "hosts"), "/etc/hosts")]
+    script = "set -e; hostname %s; " % host_name(n)
+    script += "; ".join("mount --bind '%s' '%s'" % b for b in binds)
+    run(["unshare", "--mount=" + mnt, "--uts=" + ns_file(n, "uts"), "--propagation",
+         "private", "sh", "-c", script])
+
+
+def start_daemons(n):
+    d = host_dir(n)
+    if not pid_alive(os.path.join(d, "run", "libvirtd.pid")):
+        run(in_host(n, ["/usr/sbin/libvirtd", "--daemon", "--listen",
+                        "--pid-file", "/run/libvirt/libvirtd.pid"]))
+    if not pid_alive(os.path.join(d, "ssh", "sshd.pid")):
+        run(in_host(n, ["/usr/sbin/sshd", "-f", os.path.join(d, "ssh", "sshd_config")]))
+
+
+def wait_libvirtd(n, timeout=60):
+    deadline = time.time() + timeout
+    uri = "qemu+tcp://%s/system" % host_ip(n)
+    while time.time() < deadline:
+        if run(["virsh", "-c", uri, "uri"], check=False, quiet=True).returncode == 0:
+            return
+        time.sleep(0.25)
+    raise LabError("libvirtd on %s did not answer on %s; see %s/log/libvirtd.log"
+                   % (host_name(n), uri, host_dir(n)))
+
+
+def ensure_pools(n):
+    for pool, path in (("shared", SHARED_MNT), ("local", LOCAL_MNT)):
+        if virsh(n, "pool-info", pool, check=False).returncode != 0:
+            virsh(n, "pool-define-as", pool, "dir", "--target", path)
+            virsh(n, "pool-autostart", pool)
+        virsh(n, "pool-start", pool, check=False)
+
+
+# ------------------------------------------------------------------ guest image
+def build_image():
+    """Kernel from Debian's package + busybox initramfs with lab/guest-init.sh."""
+    kdir = os.path.join(CACHE, "kernel")
+    if not os.path.exists(os.path.join(kdir, "modules", "virtio_blk.ko")):
+        dl = os.path.join(CACHE, "download")
+        shutil.rmtree(dl, ignore_errors=True)
+        os.makedirs(os.path.join(dl, "x"))
+        os.makedirs(os.path.join(kdir, "modules"), exist_ok=True)
+        pkg = kernel_package()
+        log("downloading guest kernel %s from the Debian archive" % pkg)
+        run(["apt-get", "download", pkg], cwd=dl, quiet=True)
+        deb = [f for f in os.listdir(dl) if f.endswith(".deb")][0]
+        tar = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", os.path.join(dl, deb)],
+                               stdout=subprocess.PIPE)
+        run(["tar", "-x", "-C", os.path.join(dl, "x"), "--wildcards", "./boot/vmlinuz-*"]
+            + ["*/%s.ko" % m for m in GUEST_MODULES], stdin=tar.stdout)
+        tar.wait()
+        for root, _dirs, files in os.walk(os.path.join(dl, "x")):
+            for f in files:
+                src = os.path.join(root, f)
+                if f.startswith("vmlinuz-"):
+                    shutil.copy(src, os.path.join(kdir, "vmlinuz"))
+                elif f.endswith(".ko"):
+                    shutil.copy(src, os.path.join(kdir, "modules", f))
+        shutil.rmtree(dl)
+    root = os.path.join(STATE, "initrd-root")
+    shutil.rmtree(root, ignore_errors=True)
+    for sub in ("bin", "proc", "sys", "dev", "mnt", "lib/modules"):
+        os.makedirs(os.path.join(root, sub))
+    shutil.copy(shutil.which("busybox"), os.path.join(root, "bin", "busybox"))
+    os.symlink("busybox", os.path.join(root, "bin", "sh"))  # the interpreter of /init
+    for m in GUEST_MODULES:
+        shutil.copy(os.path.join(kdir, "modules", m + ".ko"), os.path.join(root, "lib", "modules"))
+    shutil.copy(os.path.join(LAB_DIR, "guest-init.sh"), os.path.join(root, "init"))
+    os.chmod(os.path.join(root, "init"), 0o755)
+    guest = os.path.join(STATE, "shared", "guest")
+    os.makedirs(guest, exist_ok=True)
+    run(["sh", "-c", "find . | cpio -o -H newc --quiet | gzip -9 > '%s/initrd.gz'" % guest],
+        cwd=root)
+    shutil.copy(os.path.join(kdir, "vmlinuz"), os.path.join(guest, "vmlinuz"))
+    shutil.rmtree(root)
+
+
+def kernel_package():
+    for attempt in range(2):
+        deps = out(["apt-cache", "depends", "linux-image-amd64"])
+        for line in deps.splitlines():
+            word = line.split(":", 1)[-1].strip()
+            if line.strip().startswith("Depends:") and word.startswith("linux-image-6"):
+                return word
+        if attempt == 0:
+            run(["apt-get", "update", "-qq"], quiet=True)
+    raise LabError("cannot resolve linux-image-amd64 from the Debian archive")
+
+
+# ------------------------------------------------------------------ guests
+def guest_xml(name, memory, dirty_mb, disk):
+    e = xml.sax.saxutils.escape
+    return """<domain type='qemu'>
+  <name>{name}</name>
+  <memory unit='MiB'>{mem}</memory>
+  <vcpu>1</vcpu>
+  <os>
+    <type arch='x86_64' machine='pc'>hvm</type>
+    <kernel>{shared}/guest/vmlinuz</kernel>
+    <initrd>{shared}/guest/initrd.gz</initrd>
+    <cmdline>console=ttyS0 quiet drover.dirty_mb={dirty}</cmdline>
+  </os>
+  <cpu mode='custom' match='exact' check='none'><model fallback='forbid'>qemu64</model></cpu>
+  <on_poweroff>destroy</on_poweroff>
+  <on_reboot>restart</on_reboot>
+  <on_crash>destroy</on_crash>
+  <devices>
+    <emulator>/usr/bin/qemu-system-x86_64</emulator>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='qcow2' cache='none'/>
+      <source file='{disk}'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+    <serial type='file'>
+      <source path='/var/log/libvirt/qemu/{name}.serial.log' append='on'/>
+      <target port='0'/>
+    </serial>
+    <memballoon model='none'/>
+  </devices>
+</domain>
+""".format(name=e(name), mem=int(memory), dirty=int(dirty_mb), shared=SHARED_MNT, disk=e(disk))
+
+
+def serial_log(n, name):
+    return os.path.join(host_dir(n), "log", "qemu", "%s.serial.log" % name)
+
+
+def last_heartbeat(n, name):
+    """Last heartbeat line of a guest as seen on host n: {seq, boot_id} or None."""
+    try:
+        with open(serial_log(n, name), "rb") as f:
+            lines = f.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        if line.startswith("drover-heartbeat seq="):
+            fields = dict(p.split("=", 1) for p in line.split()[1:] if "=" in p)
+            return {"seq": int(fields["seq"]), "boot_id": fields["boot_id"]}
+    return None
+
+
+def add_guest(name, n, memory, dirty_mb, storage, start=True, wait=False):
+    if not name or any(c in name for c in "/'\"<>&\\ ") or name.startswith("."):
+        raise LabError("guest name %r: use letters, digits, - and _" % name)
+    if storage == "shared":
+        disk_dir, disk = os.path.join(STATE, "shared"), "%s/%s.qcow2" % (SHARED_MNT, name)
+    else:
+        disk_dir, disk = os.path.join(host_dir(n), "local"), "%s/%s.qcow2" % (LOCAL_MNT, name)
+    img = os.path.join(disk_dir, name + ".qcow2")
+    if not os.path.exists(img):
+        run(["qemu-img", "create", "-q", "-f", "qcow2", img, "64M"])
+    xml_path = os.path.join(host_dir(n), "%s.xml" % name)
+    write(xml_path, guest_xml(name, memory, dirty_mb, disk))
+    if virsh(n, "dominfo", name, check=False).returncode != 0:
+        virsh(n, "define", xml_path)
+    if start and "running" not in virsh(n, "domstate", name).stdout:
+        virsh(n, "start", name)
+    if wait:
+        wait_heartbeat(n, name)
+
+
+def wait_heartbeat(n, name, timeout=120):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if last_heartbeat(n, name):
+            return
+        time.sleep(0.5)
+    raise LabError("guest %s on %s printed no heartbeat within %ds" % (name, host_name(n), timeout))
+
+
+# ------------------------------------------------------------------ commands
+def cmd_up(args):
+    t0 = time.time()
+    if args.hosts < 2:
+        raise LabError("--hosts must be at least 2")
+    prepare_common(args.hosts)
+    build_image()
+    ensure_bridge()
+    for n in range(1, args.hosts + 1):
+        write_host_config(n)
+        ensure_host_net(n)
+        ensure_host_ns(n)
+        start_daemons(n)
+    for n in range(1, args.hosts + 1):
+        wait_libvirtd(n)
+        ensure_pools(n)
+    names = ["vm%d" % i for i in range(1, args.guests + 1)]
+    for name in names:
+        if not any(virsh(h, "dominfo", name, check=False).returncode == 0
+                   for h in range(1, args.hosts + 1)):
+            add_guest(name, 1, args.memory, args.dirty_mb, "shared")
+    if args.wait:
+        for name in names:
+            for h in range(1, args.hosts + 1):
+                if "running" in virsh(h, "domstate", name, check=False).stdout:
+                    wait_heartbeat(h, name)
+    log("lab up: %d hosts, %d guests in %.1fs" % (args.hosts, len(names), time.time() - t0))
+    cmd_status(argparse.Namespace(json=False))
+
+
+def stop_host(n):
+    d = host_dir(n)
+    if os.path.exists(ns_file(n, "mnt")) and pid_alive(os.path.join(d, "run", "libvirtd.pid")):
+        for name in virsh(n, "list", "--name", check=False).stdout.split():
+            virsh(n, "destroy", name, check=False)
+    # Everything left in the host's network namespace was started by the lab
+    # (libvirtd, sshd, QEMU, ssh sessions): stop those PIDs, then the namespace.
+    for sig, wait in ((15, 5.0), (9, 2.0)):
+        pids = out(["ip", "netns", "pids", host_ns(n)]).split()
+        for pid in pids:
+            try:
+                os.kill(int(pid), sig)
+            except (OSError, ValueError):
+                pass
+        deadline = time.time() + wait
+        while pids and time.time() < deadline:
+            time.sleep(0.1)
+            pids = out(["ip", "netns", "pids", host_ns(n)]).split()
+        if not pids:
+            break
+    run(["ip", "netns", "del", host_ns(n)], check=False, quiet=True)
+
+
+def cmd_down(args):
+    for n in present_hosts():
+        stop_host(n)
+    nsdir = os.path.join(STATE, "ns")
+    if os.path.isdir(nsdir):
+        for f in os.listdir(nsdir):
+            run(["umount", os.path.join(nsdir, f)], check=False, quiet=True)
+        run(["umount", nsdir], check=False, quiet=True)
+    run(["ip", "link", "del", ROOT_VETH], check=False, quiet=True)
+    if BRIDGE_NS in out(["ip", "netns", "list"]).split():
+        run(["ip", "netns", "del", BRIDGE_NS])
+    mounts = out(["findmnt", "-rn", "-o", "TARGET"]).split()
+    busy = [m for m in mounts if m == STATE or m.startswith(STATE + "/")]
+    if busy:
+        raise LabError("still mounted, not removing %s: %s" % (STATE, ", ".join(busy)))
+    shutil.rmtree(STATE, ignore_errors=True)
+    for mp in [SHARED_MNT, LOCAL_MNT, "/srv/drover"]:
+        try:
+            os.rmdir(mp)
+        except OSError:
+            pass
+    if args.purge:
+        shutil.rmtree(CACHE, ignore_errors=True)
+    log("lab down")
+
+
+def host_status(n):
+    d = host_dir(n)
+    domains = {}
+    res = virsh(n, "list", "--all", "--name", check=False)
+    for name in res.stdout.split():
+        domains[name] = virsh(n, "domstate", name, check=False).stdout.strip()
+    return {"host": host_name(n), "address": host_ip(n),
+            "libvirtd": pid_alive(os.path.join(d, "run", "libvirtd.pid")),
+            "sshd": pid_alive(os.path.join(d, "ssh", "sshd.pid")), "domains": domains}
+
+
+def cmd_status(args):
+    hosts = [host_status(n) for n in present_hosts()]
+    if args.json:
+        print(json.dumps({"hosts": hosts, "state": STATE}, indent=2))
+        return
+    if not hosts:
+        print("lab is down")
+    for h in hosts:
+        doms = " ".join("%s(%s)" % kv for kv in sorted(h["domains"].items())) or "-"
+        print("%-4s %-13s libvirtd=%-7s sshd=%-7s %s" % (h["host"], h["address"],
+              h["libvirtd"] or "down", h["sshd"] or "down", doms))
+
+
+def cmd_exec(args):
+    n = parse_host(args.host)
+    if n not in present_hosts():
+        raise LabError("%s is not up" % args.host)
+    cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+    if not cmd:
+        raise LabError("exec needs a command after --")
+    os.execvp("nsenter", in_host(n, cmd))
+
+
+def cmd_guest(args):
+    n = parse_host(args.host)
+    if n not in present_hosts():
+        raise LabError("%s is not up" % args.host)
+    add_guest(args.name, n, args.memory, args.dirty_mb, args.storage, start=not args.no_start,
+              wait=args.wait)
+
+
+def cmd_heartbeat(args):
+    print(json.dumps(last_heartbeat(parse_host(args.host), args.name)))
+
+
+def cmd_shape(args):
+    """Cap a host's outbound link (its migration link when it is the source)."""
+    n = parse_host(args.host)
+    tc = in_host(n, ["tc", "qdisc"])
+    if args.clear:
+        run(tc + ["del", "dev", "eth0", "root"], check=False, quiet=True)
+        return
+    if not args.rate:
+        raise LabError("shape needs --rate (e.g. 1gbit) or --clear")
+    netem = tc + ["replace", "dev", "eth0", "root", "netem", "rate", args.rate]
+    if args.delay:
+        netem += ["delay", args.delay]
+    if run(netem, check=False, quiet=True).returncode != 0:
+        # Kernels without sch_netem still have the token bucket filter.
+        run(tc + ["replace", "dev", "eth0", "root", "tbf", "rate", args.rate,
+                  "burst", "256kb", "latency", "50ms"])
+
+
+def main():
+    p = argparse.ArgumentParser(prog="lab/lab", description=__doc__.split("\n\n", maxsplit=1)[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="create or repair the lab (idempotent)")
+    up.add_argument("--hosts", type=int, default=int(os.environ.get("DROVER_LAB_HOSTS", 3)))
+    up.add_argument("--guests", type=int, default=int(os.environ.get("DROVER_LAB_GUESTS", 4)),
+                    help="running guests vm1..vmN on hv1 (default 4)")
+    up.add_argument("--memory", type=int, default=128, help="guest RAM in MiB")
+    up.add_argument("--dirty-mb", type=int, default=4, help="MiB each guest rewrites per second")
+    up.add_argument("--no-wait", dest="wait", action="store_false",
+                    help="do not wait for the guests' first heartbeat")
+    down = sub.add_parser("down", help="remove everything the lab created (idempotent)")
+    down.add_argument("--purge", action="store_true", help="also drop the guest kernel cache")
+    st = sub.add_parser("status", help="hosts, daemons and domains")
+    st.add_argument("--json", action="store_true")
+    ex = sub.add_parser("exec", help="run a command inside a host: exec hv1 -- CMD...")
+    ex.add_argument("host")
+    ex.add_argument("cmd", nargs=argparse.REMAINDER)
+    g = sub.add_parser("guest", help="define (and start) one more guest")
+    g.add_argument("name")
+    g.add_argument("--host", default="hv1")
+    g.add_argument("--memory", type=int, default=128)
+    g.add_argument("--dirty-mb", type=int, default=4)
+    g.add_argument("--storage", choices=["shared", "local"], default="shared")
+    g.add_argument("--no-start", action="store_true")
+    g.add_argument("--wait", action="store_true", help="wait for the first heartbeat")
+    hb = sub.add_parser("heartbeat", help="last heartbeat of a guest on a host, as JSON")
+    hb.add_argument("host")
+    hb.add_argument("name")
+    sh = sub.add_parser("shape", help="cap a host's outbound link with tc")
+    sh.add_argument("host")
+    sh.add_argument("--rate", help="e.g. 1gbit, 200mbit")
+    sh.add_argument("--delay", help="added latency, e.g. 1ms")
+    sh.add_argument("--clear", action="store_true")
+    args = p.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("lab: must run as root")
+    handlers = {"up": cmd_up, "down": cmd_down, "status": cmd_status, "exec": cmd_exec,
+                "guest": cmd_guest, "heartbeat": cmd_heartbeat, "shape": cmd_shape}
+    try:
+        handlers[args.command](args)
+    except LabError as exc:
+        sys.exit("lab: error: %s" % exc)
+
+
+if __name__ == "__main__":
+    main()
