@@ -10,6 +10,7 @@ Private to drover.libvirt; no compatibility promise.
 
 from __future__ import annotations
 
+import threading
 import traceback
 import xml.etree.ElementTree as ET
 
@@ -74,6 +75,23 @@ def describe(exc, action):
                          (" (%s)" % name if name else ""))
 
 
+def start_event_loop():
+    """Run libvirt's default event loop in a daemon thread (needed for domain events).
+
+    It must be registered before the first connection is opened.
+    """
+    if getattr(start_event_loop, "started", False):
+        return
+    libvirt.virEventRegisterDefaultImpl()
+
+    def loop():
+        while True:
+            libvirt.virEventRunDefaultImpl()
+
+    threading.Thread(target=loop, name="libvirt-events", daemon=True).start()
+    start_event_loop.started = True
+
+
 def host_uuid(conn):
     """The host UUID libvirt uses to refuse a migration to the same host."""
     caps = ET.fromstring(conn.getCapabilities())
@@ -91,6 +109,7 @@ class LibvirtModule(AnsibleModule):
             self.fail_json(msg=missing_required_lib("libvirt-python"), exception=LIBVIRT_IMPORT_ERROR)
         # Without this, libvirt prints every error to stderr as well as raising it.
         libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
+        start_event_loop()
         self.libvirt = libvirt
         self._connections = []
 

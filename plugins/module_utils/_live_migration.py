@@ -8,11 +8,18 @@ Private to drover.libvirt; no compatibility promise.
 
 from __future__ import annotations
 
+import threading
+
+from ansible_collections.drover.libvirt.plugins.module_utils._convergence import (
+    ConvergencePolicy,
+    completion_timeout,
+    downtime_schedule,
+    resolve_knobs,
+)
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
 from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_module import describe, host_uuid
 from ansible_collections.drover.libvirt.plugins.module_utils._migration import (
     JobMonitor,
-    TimeoutPolicy,
     check_domain_name,
     completed_metrics,
     decide,
@@ -36,7 +43,7 @@ class LiveMigration:
         self.persist = p["persist"]
         self.undefine_source = p["undefine_source"]
         check_domain_name(self.name)
-        if p["timeout"] <= 0:
+        if p["timeout"] is not None and p["timeout"] <= 0:
             raise DroverError("timeout must be a positive number of seconds, got %r" % p["timeout"])
         if p["bandwidth"] < 0:
             raise DroverError("bandwidth must be 0 (unlimited) or a positive MiB/s, got %r" % p["bandwidth"])
@@ -45,8 +52,9 @@ class LiveMigration:
         self.source_uri = p["uri"]
         self.dest_uri = destination_uri(p["dest"], p["transport"], p["dest_user"])
         self.data_uri = migration_uri(p["migration_uri"]) if p["migration_uri"] else None
-        self.flags = migration_flags(self.persist, self.undefine_source)
-        self.params = migration_params(p["bandwidth"], self.data_uri)
+        self.knobs = resolve_knobs(p["convergence"], p["convergence_knobs"])
+        self.flags = migration_flags(self.persist, self.undefine_source, self.knobs, p["tls"])
+        self.params = migration_params(p["bandwidth"], self.data_uri, self.knobs)
 
     def _connect(self):
         self.sconn = self.module.connect(self.source_uri, "source")
@@ -103,50 +111,117 @@ class LiveMigration:
 
     def _migrate(self, result):
         dom = self.sconn.lookupByName(self.name)
-        monitor = JobMonitor(dom, self.lv, TimeoutPolicy(self.module.params["timeout"]),
-                             self.module.params["poll_interval"])
-        error, wall_ms = monitor.run(
-            lambda: dom.migrateToURI3(self.dest_uri, self.params, flags_value(self.lv, self.flags)))
+        was_running = dom.state()[0] == self.lv.VIR_DOMAIN_RUNNING
+        total_bytes = dom.info()[1] * 1024  # maximum memory; storage copy adds its bytes here
+        timeout = self.module.params["timeout"] or completion_timeout(self.knobs, total_bytes)
+        policy = ConvergencePolicy(self.knobs, total_bytes, timeout)
+        result["convergence"] = {"preset": self.module.params["convergence"], "knobs": self.knobs,
+                                 "timeout_s": round(timeout, 1),
+                                 "downtime_schedule": downtime_schedule(self.knobs, total_bytes)}
+        monitor = JobMonitor(dom, self.lv, policy, self.module.params["poll_interval"])
+        completed = CompletedJob(self.sconn, dom, self.lv)
+        try:
+            error, wall_ms = monitor.run(
+                lambda: dom.migrateToURI3(self.dest_uri, self.params, flags_value(self.lv, self.flags)))
+            self._settle(result, monitor, completed, error, wall_ms, was_running, timeout)
+        finally:
+            completed.stop_listening()
+
+    def _settle(self, result, monitor, completed, error, wall_ms, was_running, timeout):
+        """Find where the domain landed, make it run there, finish definitions, collect metrics."""
         result["decisions"] = monitor.decisions
         # Trust where the domain actually runs now, not the exception text.
         src, dst = self._where()
         location = where_after_failure(src, dst)
         if location != "destination":
-            reason = describe(error, "migration failed") if isinstance(error, self.lv.libvirtError) \
-                else ("migration failed: %s" % error if error else "migration returned without moving the domain")
-            if monitor.aborted:
-                reason = "migration did not finish within %ss and was aborted (%s)" % (
-                    self.module.params["timeout"], reason)
-            where = {"source": "it is still running on the source",
-                     "both": "it is ACTIVE ON BOTH HOSTS: stop and check it by hand",
-                     "none": "it is NOT RUNNING ON EITHER HOST: recover it by hand"}[location]
-            raise DroverError("%s of domain %r to %s; %s" % (reason, self.name, self.dest_uri, where),
-                              domain=self.name, vm_location=location, timed_out=monitor.aborted,
-                              decisions=monitor.decisions, progress=monitor.last_sample,
-                              source_state=src["state"], destination_state=dst["state"])
+            self._fail(error, monitor, location, src, dst, was_running, timeout)
         if error is not None:
             self.module.warn("libvirt reported an error although %s now runs on the destination: %s"
                              % (self.name, error))
+        if was_running and dst["state"] == "paused":
+            # A guest paused to force completion arrives paused: it was running before, so run it.
+            self.dconn.lookupByName(self.name).resume()
+            result["resumed_on_destination"] = True
         finish = decide(self.name, src, dst, self.persist, self.undefine_source)
         self._cleanup(finish["cleanup"])
         result["cleanup"] = finish["cleanup"]
-        result["metrics"] = self._metrics(monitor, wall_ms)
+        result["metrics"] = self._metrics(monitor, completed, wall_ms)
+        result["metrics"]["postcopy"] = monitor.postcopy
 
-    def _metrics(self, monitor, wall_ms):
-        stats = {}
-        try:
-            stats = self.dconn.lookupByName(self.name).jobStats(self.lv.VIR_DOMAIN_JOB_STATS_COMPLETED)
-        except self.lv.libvirtError:
-            pass
-        if stats.get("time_elapsed"):
-            metrics = completed_metrics(stats, wall_ms)
-            metrics["source_of_metrics"] = "completed_job"
-            return metrics
-        # Post-copy and some versions keep completed stats only on the source.
-        sample = monitor.last_sample
-        metrics = completed_metrics({"time_elapsed": sample.get("elapsed_ms", 0),
-                                     "downtime": sample.get("expected_downtime_ms", 0),
-                                     "data_processed": sample.get("data_processed_bytes", 0),
-                                     "memory_iteration": sample.get("memory_iterations", 0)}, wall_ms)
-        metrics["source_of_metrics"] = "last_sample"
+    def _fail(self, error, monitor, location, src, dst, was_running, timeout):
+        """Report a migration that did not land, after making the guest run again where it is."""
+        reason = describe(error, "migration failed") if isinstance(error, self.lv.libvirtError) \
+            else ("migration failed: %s" % error if error else "migration returned without moving the domain")
+        aborts = [d for d in monitor.decisions if d["action"] == "abort"]
+        if aborts:
+            reason = "migration was aborted by the convergence policy (%s; timeout %.0fs): %s" % (
+                aborts[0]["reason"], timeout, reason)
+        resumed = False
+        if location == "source" and was_running and monitor.paused_guest and src["state"] == "paused":
+            self.sconn.lookupByName(self.name).resume()
+            resumed = True
+        if monitor.postcopy and location in ("both", "none"):
+            where = ("it FAILED IN POST-COPY: its memory is split between both hosts (source %s, destination "
+                     "%s); do not destroy either side, recover it with a post-copy resume"
+                     % (src["state"], dst["state"]))
+        else:
+            where = {"source": "it is still running on the source" + (" (resumed)" if resumed else ""),
+                     "both": "it is ACTIVE ON BOTH HOSTS: stop and check it by hand",
+                     "none": "it is NOT RUNNING ON EITHER HOST: recover it by hand"}[location]
+        raise DroverError("%s of domain %r to %s; %s" % (reason, self.name, self.dest_uri, where),
+                          domain=self.name, vm_location=location, timed_out=bool(aborts),
+                          decisions=monitor.decisions, progress=monitor.last_sample,
+                          source_state=src["state"], destination_state=dst["state"])
+
+    def _metrics(self, monitor, completed, wall_ms):
+        # The source's job-completed event carries the final stats, post-copy included; the
+        # destination keeps completed stats of pre-copy migrations only.
+        stats = completed.wait(2.0)
+        origin = "source_completed_event"
+        if not stats.get("time_elapsed"):
+            origin = "destination_completed_job"
+            try:
+                stats = self.dconn.lookupByName(self.name).jobStats(self.lv.VIR_DOMAIN_JOB_STATS_COMPLETED)
+            except self.lv.libvirtError:
+                stats = {}
+        if not stats.get("time_elapsed"):
+            origin = "last_sample"
+            sample = monitor.last_sample
+            stats = {"time_elapsed": sample.get("elapsed_ms", 0), "downtime": sample.get("expected_downtime_ms", 0),
+                     "data_processed": sample.get("data_processed_bytes", 0),
+                     "memory_iteration": sample.get("memory_iterations", 0)}
+        metrics = completed_metrics(stats, wall_ms)
+        metrics["source_of_metrics"] = origin
         return metrics
+
+
+class CompletedJob:
+    """Catches the source's VIR_DOMAIN_EVENT_ID_JOB_COMPLETED event of one domain."""
+
+    def __init__(self, conn, dom, libvirt):
+        self.conn = conn
+        self.stats = {}
+        self.done = threading.Event()
+        self.callback_id = None
+        try:
+            self.callback_id = conn.domainEventRegisterAny(
+                dom, libvirt.VIR_DOMAIN_EVENT_ID_JOB_COMPLETED, self._on_event, None)
+        except libvirt.libvirtError:
+            self.done.set()  # no events from this daemon: fall back to other sources
+        self.libvirt = libvirt
+
+    def _on_event(self, _conn, _dom, params, _opaque):
+        self.stats = dict(params)
+        self.done.set()
+
+    def wait(self, seconds):
+        self.done.wait(seconds)
+        return self.stats
+
+    def stop_listening(self):
+        if self.callback_id is not None:
+            try:
+                self.conn.domainEventDeregisterAny(self.callback_id)
+            except self.libvirt.libvirtError:
+                pass
+            self.callback_id = None

@@ -113,23 +113,44 @@ def where_after_failure(src, dst):
     return "none"
 
 
-def migration_flags(persist, undefine_source):
+def migration_flags(persist, undefine_source, knobs=None, tls=False):
     """Names of the VIR_MIGRATE_* flags used (returned to the user as they are)."""
+    knobs = knobs or {}
     names = ["LIVE", "PEER2PEER", "ABORT_ON_ERROR"]
     if persist:
         names.append("PERSIST_DEST")
     if undefine_source:
         names.append("UNDEFINE_SOURCE")
+    if knobs.get("auto_converge"):
+        names.append("AUTO_CONVERGE")
+    if knobs.get("postcopy"):
+        names.append("POSTCOPY")  # permits the switch; post-copy starts only when the policy says so
+    if knobs.get("parallel_connections", 0) >= 2:
+        names.append("PARALLEL")
+    if knobs.get("compression"):
+        names.append("COMPRESSED")
+    if tls:
+        names.append("TLS")
     return names
 
 
-def migration_params(bandwidth_mib=0, data_uri=None):
+def migration_params(bandwidth_mib=0, data_uri=None, knobs=None):
     """virTypedParameters for migrateToURI3 (keys are VIR_MIGRATE_PARAM_* values)."""
+    knobs = knobs or {}
     params = {}
     if bandwidth_mib:
         params["bandwidth"] = int(bandwidth_mib)
     if data_uri:
         params["migrate_uri"] = data_uri
+    if knobs.get("auto_converge"):
+        params["auto_converge.initial"] = int(knobs["auto_converge_initial"])
+        params["auto_converge.increment"] = int(knobs["auto_converge_increment"])
+    if knobs.get("postcopy") and knobs.get("postcopy_bandwidth"):
+        params["bandwidth.postcopy"] = int(knobs["postcopy_bandwidth"])
+    if knobs.get("parallel_connections", 0) >= 2:
+        params["parallel.connections"] = int(knobs["parallel_connections"])
+    if knobs.get("compression"):
+        params["compression"] = list(knobs["compression"])
     return params
 
 
@@ -169,23 +190,12 @@ def completed_metrics(stats, wall_ms):
     }
 
 
-class TimeoutPolicy:
-    """Abort the job once it has run longer than `timeout` seconds; nothing else."""
-
-    def __init__(self, timeout):
-        self.timeout = timeout
-
-    def decide(self, elapsed, sample):
-        del sample  # a richer policy reads remaining bytes and dirty rate
-        if elapsed >= self.timeout:
-            return "abort", "ran %.1fs, over the %ss timeout" % (elapsed, self.timeout)
-        return None, None
-
-
 class JobMonitor:
     """Run the blocking migration call in a thread; sample job stats and apply a policy beside it.
 
-    It returns only once the call has returned: a job it started never outlives it.
+    The policy (see _convergence.ConvergencePolicy) answers each sample with actions; this class
+    carries them out and records every decision. It returns only once the call has returned:
+    a job it started never outlives it.
     """
 
     REABORT_INTERVAL = 5.0
@@ -199,6 +209,8 @@ class JobMonitor:
         self.decisions = []
         self.last_sample = {}
         self.aborted = False
+        self.paused_guest = False
+        self.postcopy = False
 
     def _sample(self):
         try:
@@ -206,14 +218,35 @@ class JobMonitor:
         except self.libvirt.libvirtError:
             return {}
 
-    def _abort(self, elapsed, reason):
-        self.decisions.append({"t_s": round(elapsed, 3), "action": "abort", "reason": reason,
-                               "remaining_bytes": self.last_sample.get("data_remaining_bytes")})
+    def _execute(self, action, value):
+        """Carry out one action; return None or the error text."""
         try:
-            self.dom.abortJob()
-        except self.libvirt.libvirtError:
-            pass  # the job may have just finished; the caller checks where the domain is
-        self.aborted = True
+            if action == "set_downtime":
+                self.dom.migrateSetMaxDowntime(int(value), 0)
+            elif action == "postcopy":
+                self.dom.migrateStartPostCopy(0)
+                self.postcopy = True
+            elif action == "pause":
+                self.dom.suspend()
+                self.paused_guest = True
+            elif action == "abort":
+                self.aborted = True  # even if libvirt says the job just ended: the caller checks
+                self.dom.abortJob()
+        except self.libvirt.libvirtError as exc:
+            return exc.get_error_message() or str(exc)
+        return None
+
+    def _record(self, elapsed, action, value, reason, error):
+        entry = {"t_s": round(elapsed, 3), "action": action, "reason": reason, "ok": error is None,
+                 "remaining_bytes": self.last_sample.get("data_remaining_bytes"),
+                 "dirty_rate_bps": self.last_sample.get("dirty_rate_bps"),
+                 "bandwidth_bps": self.last_sample.get("memory_bandwidth_bps"),
+                 "iteration": self.last_sample.get("memory_iterations")}
+        if value is not None:
+            entry["value"] = value
+        if error:
+            entry["error"] = error
+        self.decisions.append(entry)
 
     def run(self, call):
         box = {}
@@ -238,11 +271,15 @@ class JobMonitor:
                 self.last_sample = summarize_stats(stats)
             if self.aborted:
                 if elapsed - last_abort >= self.REABORT_INTERVAL:
-                    self._abort(elapsed, "job still running after abort; aborting again")
+                    error = self._execute("abort", None)
+                    self._record(elapsed, "abort", None, "job still running after abort", error)
                     last_abort = elapsed
                 continue
-            action, reason = self.policy.decide(elapsed, self.last_sample)
-            if action == "abort":
-                self._abort(elapsed, reason)
-                last_abort = elapsed
+            for action, value, reason in self.policy.decide(elapsed, self.last_sample):
+                error = self._execute(action, value)
+                self.policy.confirm(action, error is None)
+                self._record(elapsed, action, value, reason, error)
+                if action == "abort":
+                    last_abort = elapsed
+                    break
         return box.get("error"), (self.clock() - start) * 1000.0

@@ -12,8 +12,11 @@ version_added: 0.1.0
 description:
   - Moves a running domain from the hypervisor the task runs on (O(uri)) to O(dest) by
     peer-to-peer live migration, while the guest keeps running.
-  - Waits for the libvirt job to finish. When O(timeout) passes first, the job is aborted and the
-    domain keeps running on the source. The module never returns while a job it started still runs.
+  - Waits for the libvirt job while a monitor samples its progress and applies a convergence policy
+    (O(convergence)) - stepped downtime, auto-converge, post-copy, pause or abort - so the migration
+    finishes within a known time, with a known worst-case pause. Every decision is returned.
+  - After an abort the domain keeps running on the source. The module never returns while a job it
+    started still runs.
   - After the call, it checks where the domain actually runs on both hosts rather than trusting the
     error text, so a failure report always says where the domain is.
   - Idempotent. A domain already running on the destination and absent from the source returns
@@ -79,10 +82,53 @@ options:
     default: 0
   timeout:
     description:
-      - Seconds to wait for the migration. When they pass, the job is aborted and the domain keeps
-        running on the source; the task fails and says so.
+      - Completion timeout in seconds. When it passes, the policy takes its C(on_timeout) action
+        (abort, post-copy or pause, see O(convergence_knobs)). After an abort the domain keeps running
+        on the source and the task fails and says so.
+      - By default it is computed from the domain's memory, C(timeout_per_gib) seconds per GiB with a
+        floor of C(min_timeout) (150 s/GiB, at least 60 s, in every preset).
     type: int
-    default: 600
+  convergence:
+    description:
+      - The convergence preset, what the job monitor does when pre-copy does not finish on its own.
+      - V(balanced) steps the downtime limit up (100 to 500 ms), throttles the guest (auto-converge),
+        and switches to post-copy when remaining bytes stop falling for C(stall_window) seconds after the
+        last step, or at the timeout. The default; needs QEMU post-copy support (userfaultfd) on the
+        destination.
+      - V(minimal_downtime) steps the downtime from 50 to 300 ms, throttles, and aborts at the timeout.
+        For guests where a longer pause is worse than staying put.
+      - V(postcopy) switches to post-copy as soon as the first full pass of memory is sent; bounded
+        time, each page crosses once, for guests that dirty memory faster than any link.
+      - V(suspend_if_needed) is V(balanced) without post-copy; it pauses the guest to finish (a longer
+        downtime) when the link may not be trusted with post-copy.
+      - V(none) does nothing but abort at the timeout, like a plain C(virsh migrate --timeout).
+      - Once a migration is in post-copy it is never aborted or paused, since the guest lives on both hosts.
+    type: str
+    choices: [balanced, minimal_downtime, postcopy, suspend_if_needed, none]
+    default: balanced
+  convergence_knobs:
+    description:
+      - Overrides of single knobs of the preset; unknown knobs are refused. Times are in seconds.
+      - C(initial_downtime_ms), C(max_downtime_ms), C(downtime_steps), C(step_interval_per_gib),
+        C(min_step_interval) shape the stepped downtime limit.
+      - C(timeout_per_gib), C(min_timeout) give the completion timeout when O(timeout) is not set.
+      - C(stall_window), C(stall_ratio) detect a stall - the lowest remaining byte count within the
+        window stays above C(stall_ratio) of the lowest before it - and C(on_stall) (none, abort,
+        postcopy, pause) says what to do once every downtime step had a full window to work.
+      - C(on_timeout) (abort, postcopy, pause); C(pause_grace) aborts (and resumes the guest) when a
+        paused or post-copy-requested migration is still not done that long after.
+      - C(auto_converge), C(auto_converge_initial), C(auto_converge_increment) (percent, libvirt 2.0+);
+        C(postcopy) (allow the switch), C(postcopy_after_first_pass), C(postcopy_bandwidth) (MiB/s,
+        libvirt 5.1+); C(parallel_connections) (multifd, libvirt 5.2+); C(compression) (list of
+        xbzrle, mt, zlib, zstd).
+    type: dict
+    default: {}
+  tls:
+    description:
+      - Encrypt the migration data stream with QEMU's native TLS (libvirt's C(migrate_tls_*) settings on
+        both hosts must point to certificates).
+    type: bool
+    default: false
   poll_interval:
     description: Seconds between two samples of the job's progress.
     type: float
@@ -108,6 +154,15 @@ EXAMPLES = r"""
     migration_uri: tcp://10.20.0.7
     timeout: 300
   register: moved
+
+- name: Move a busy database with a short worst-case pause; abort rather than pause longer
+  drover.libvirt.migrate:
+    name: db2
+    dest: hv8
+    convergence: minimal_downtime
+    convergence_knobs:
+      max_downtime_ms: 200
+      parallel_connections: 4
 
 - name: Show the guest's pause
   ansible.builtin.debug:
@@ -160,11 +215,25 @@ cleanup:
   elements: str
   sample: []
 decisions:
-  description: What the job monitor did while the migration ran, in order (time, action, reason).
+  description:
+    - What the job monitor did while the migration ran, in order - time C(t_s), C(action)
+      (set_downtime, postcopy, pause, abort), C(value), C(reason), C(ok), and the job's
+      C(remaining_bytes), C(dirty_rate_bps), C(bandwidth_bps) and C(iteration) at that moment.
   returned: when a migration ran
   type: list
   elements: dict
-  sample: []
+  sample: [{t_s: 0.5, action: set_downtime, value: 100, reason: downtime step 1/5, ok: true,
+            remaining_bytes: 97000000, dirty_rate_bps: 4194304, bandwidth_bps: 290000000, iteration: 1}]
+convergence:
+  description: The preset, the knobs in force, the completion timeout and the downtime schedule used.
+  returned: when a migration ran
+  type: dict
+  sample: {preset: balanced, timeout_s: 60, downtime_schedule: [[0, 100], [2, 200]], knobs: {}}
+resumed_on_destination:
+  description: The guest was paused to force completion and was resumed on the destination.
+  returned: when that happened
+  type: bool
+  sample: true
 metrics:
   description: Figures of the completed migration job.
   returned: when a migration ran and succeeded
@@ -206,10 +275,16 @@ metrics:
       description: Setup time of the job.
       type: int
       sample: 1
+    postcopy:
+      description: Whether the migration finished in post-copy.
+      type: bool
+      sample: false
     source_of_metrics:
-      description: V(completed_job) (libvirt's completed-job statistics) or V(last_sample) (last progress sample).
+      description:
+        - V(source_completed_event) (the source's job-completed event), V(destination_completed_job)
+          (the destination's completed-job statistics) or V(last_sample) (the last progress sample).
       type: str
-      sample: completed_job
+      sample: source_completed_event
 """
 
 from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_module import LibvirtModule
@@ -227,7 +302,11 @@ def main():
             persist=dict(type="bool", default=True),
             undefine_source=dict(type="bool", default=True),
             bandwidth=dict(type="int", default=0),
-            timeout=dict(type="int", default=600),
+            timeout=dict(type="int"),
+            convergence=dict(type="str", default="balanced",
+                             choices=["balanced", "minimal_downtime", "postcopy", "suspend_if_needed", "none"]),
+            convergence_knobs=dict(type="dict", default={}),
+            tls=dict(type="bool", default=False),
             poll_interval=dict(type="float", default=0.5),
         ),
         supports_check_mode=True,

@@ -23,7 +23,7 @@ def assert_metrics_plausible(result):
     assert 0 < metrics["downtime_ms"] < metrics["duration_ms"], metrics
     assert metrics["data_bytes"] > 16 * 1024 * 1024, metrics  # at least the guest's touched RAM
     assert metrics["memory_iterations"] >= 1, metrics
-    assert metrics["source_of_metrics"] == "completed_job"
+    assert metrics["source_of_metrics"] == "source_completed_event"
 
 
 def test_hypervisor_info_reports_each_host_and_its_domains():
@@ -55,7 +55,9 @@ def test_module_moves_it_back_with_metrics():
     assert not result.get("failed"), result
     assert result["changed"] is True
     assert (result["source_host"], result["destination_host"]) == ("hv2", "hv1")
-    assert result["flags"] == ["LIVE", "PEER2PEER", "ABORT_ON_ERROR", "PERSIST_DEST", "UNDEFINE_SOURCE"]
+    assert result["flags"] == ["LIVE", "PEER2PEER", "ABORT_ON_ERROR", "PERSIST_DEST", "UNDEFINE_SOURCE",
+                               "AUTO_CONVERGE", "POSTCOPY"]  # the balanced preset permits both
+    assert result["convergence"]["preset"] == "balanced"
     assert_metrics_plausible(result)
     assert_runs_only_on("vm1", "hv1")
     wait_heartbeat_after("hv1", "vm1", before)
@@ -86,9 +88,9 @@ def test_check_mode_predicts_and_moves_nothing():
 def test_timeout_aborts_the_job_and_the_guest_stays_on_the_source():
     before = heartbeat("hv1", "vm2")
     # 1 MiB/s cannot move 128 MiB of RAM in 3 s.
-    result = migrate("hv1", name="vm2", dest="hv2", bandwidth=1, timeout=3)
+    result = migrate("hv1", name="vm2", dest="hv2", bandwidth=1, timeout=3, convergence="none")
     assert result.get("failed"), result
-    assert "did not finish within 3s and was aborted" in result["msg"]
+    assert "aborted by the convergence policy (ran 3." in result["msg"]
     assert "still running on the source" in result["msg"]
     assert result["timed_out"] is True and result["vm_location"] == "source"
     assert result["decisions"][0]["action"] == "abort"

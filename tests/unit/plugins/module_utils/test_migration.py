@@ -3,6 +3,7 @@ import threading
 import pytest
 
 from ansible_collections.drover.libvirt.plugins.module_utils import _migration as m
+from ansible_collections.drover.libvirt.plugins.module_utils._convergence import ConvergencePolicy, resolve_knobs
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
 
 
@@ -65,6 +66,19 @@ def test_flags_and_params():
     assert m.migration_params(100, "tcp://10.0.0.2") == {"bandwidth": 100, "migrate_uri": "tcp://10.0.0.2"}
 
 
+def test_flags_and_params_follow_the_convergence_knobs():
+    knobs = resolve_knobs("balanced", {"parallel_connections": 4, "compression": ["xbzrle"],
+                                       "postcopy_bandwidth": 200})
+    assert m.migration_flags(True, True, knobs, tls=True)[5:] == ["AUTO_CONVERGE", "POSTCOPY", "PARALLEL",
+                                                                  "COMPRESSED", "TLS"]
+    assert m.migration_params(0, None, knobs) == {
+        "auto_converge.initial": 20, "auto_converge.increment": 10, "bandwidth.postcopy": 200,
+        "parallel.connections": 4, "compression": ["xbzrle"]}
+    plain = resolve_knobs("none")
+    assert m.migration_flags(True, True, plain) == m.migration_flags(True, True)
+    assert m.migration_params(0, None, plain) == {}
+
+
 @pytest.mark.parametrize("name", ["", "a/b", "tab\there", "x" * 256])
 def test_impossible_domain_names(name):
     with pytest.raises(DroverError):
@@ -110,6 +124,9 @@ class FakeDomain:
     def jobStats(self):
         return {"data_remaining": 1000, "time_elapsed": 1}
 
+    def migrateSetMaxDowntime(self, value, flags):
+        self.downtime = (value, flags)
+
     def abortJob(self):
         self.aborts += 1
         if self.aborts >= self.abort_takes:
@@ -127,7 +144,7 @@ class FakeClock:
 
 def test_monitor_aborts_at_timeout_and_waits_for_the_call():
     dom = FakeDomain()
-    mon = m.JobMonitor(dom, FakeLibvirt, m.TimeoutPolicy(3), poll_interval=0.01, clock=FakeClock())
+    mon = m.JobMonitor(dom, FakeLibvirt, ConvergencePolicy(resolve_knobs("none"), 1 << 30, timeout=3), poll_interval=0.01, clock=FakeClock())
     error, wall_ms = mon.run(dom.migrate)
     assert isinstance(error, FakeLibvirt.libvirtError)
     assert mon.aborted and dom.aborts == 1
@@ -137,7 +154,7 @@ def test_monitor_aborts_at_timeout_and_waits_for_the_call():
 
 def test_monitor_aborts_again_while_the_job_ignores_it():
     dom = FakeDomain(abort_takes=2)
-    mon = m.JobMonitor(dom, FakeLibvirt, m.TimeoutPolicy(2), poll_interval=0.01, clock=FakeClock())
+    mon = m.JobMonitor(dom, FakeLibvirt, ConvergencePolicy(resolve_knobs("none"), 1 << 30, timeout=2), poll_interval=0.01, clock=FakeClock())
     mon.run(dom.migrate)
     assert dom.aborts == 2
     assert [d["action"] for d in mon.decisions] == ["abort", "abort"]

@@ -1,0 +1,100 @@
+"""Convergence presets of drover.libvirt.migrate on a guest that dirties memory faster than the link."""
+import pytest
+
+from labfixture import assert_runs_only_on, heartbeat, lab, migrate, wait_heartbeat_after
+
+pytestmark = pytest.mark.usefixtures("lab_up")
+
+# 192 MiB guests rewriting 16 MiB/s against a 10 MiB/s cap: plain pre-copy never finishes.
+CAP_MIB = 10
+
+
+@pytest.fixture(scope="module")
+def busy_guests():
+    names = ["busy1", "busy2", "busy3", "busy4"]
+    for name in names:
+        proc = lab("guest", name, "--host", "hv1", "--memory", "192", "--dirty-mb", "16", check=False)
+        assert proc.returncode == 0, proc.stderr
+    for name in names:
+        lab("guest", name, "--host", "hv1", "--wait", check=True)
+    return names
+
+
+def actions(result):
+    return [d["action"] for d in result.get("decisions", [])]
+
+
+def test_without_convergence_the_timeout_aborts_and_the_guest_stays(busy_guests):
+    name = busy_guests[0]
+    before = heartbeat("hv1", name)
+    result = migrate("hv1", name=name, dest="hv2", bandwidth=CAP_MIB, timeout=20, convergence="none")
+    assert result.get("failed"), result
+    assert "aborted by the convergence policy" in result["msg"]
+    assert "still running on the source" in result["msg"]
+    assert actions(result) == ["abort"]
+    assert result["decisions"][0]["remaining_bytes"] > 0
+    assert_runs_only_on(name, "hv1")
+    wait_heartbeat_after("hv1", name, before)
+
+
+def test_balanced_finishes_within_its_timeout(busy_guests):
+    name = busy_guests[0]
+    before = heartbeat("hv1", name)
+    result = migrate("hv1", name=name, dest="hv2", bandwidth=CAP_MIB,
+                     convergence_knobs={"stall_window": 8})
+    assert not result.get("failed"), result
+    timeout_ms = result["convergence"]["timeout_s"] * 1000
+    assert result["metrics"]["duration_ms"] < timeout_ms
+    assert "set_downtime" in actions(result)
+    assert "abort" not in actions(result)
+    assert result["metrics"]["downtime_ms"] > 0
+    assert_runs_only_on(name, "hv2")
+    wait_heartbeat_after("hv2", name, before)
+    print("balanced: %s; downtime %d ms, duration %d ms, postcopy %s" % (
+        actions(result), result["metrics"]["downtime_ms"], result["metrics"]["duration_ms"],
+        result["metrics"]["postcopy"]))
+
+
+def test_postcopy_preset_switches_after_the_first_pass(busy_guests):
+    name = busy_guests[1]
+    before = heartbeat("hv1", name)
+    result = migrate("hv1", name=name, dest="hv3", bandwidth=CAP_MIB, convergence="postcopy")
+    assert not result.get("failed"), result
+    assert "postcopy" in actions(result)
+    assert result["metrics"]["postcopy"] is True
+    assert_runs_only_on(name, "hv3")
+    wait_heartbeat_after("hv3", name, before)
+    print("postcopy: downtime %d ms, duration %d ms, metrics from %s" % (
+        result["metrics"]["downtime_ms"], result["metrics"]["duration_ms"], result["metrics"]["source_of_metrics"]))
+
+
+def test_suspend_if_needed_pauses_to_finish_and_resumes_the_guest(busy_guests):
+    name = busy_guests[2]
+    before = heartbeat("hv1", name)
+    result = migrate("hv1", name=name, dest="hv2", bandwidth=CAP_MIB, timeout=15,
+                     convergence="suspend_if_needed", convergence_knobs={"on_stall": "none"})
+    assert not result.get("failed"), result
+    assert "pause" in actions(result)
+    assert_runs_only_on(name, "hv2")
+    wait_heartbeat_after("hv2", name, before)
+
+
+def test_minimal_downtime_keeps_its_limits_and_aborts_rather_than_pausing_longer(busy_guests):
+    name = busy_guests[3]
+    before = heartbeat("hv1", name)
+    result = migrate("hv1", name=name, dest="hv3", bandwidth=CAP_MIB, timeout=20,
+                     convergence="minimal_downtime", convergence_knobs={"auto_converge": False})
+    assert result.get("failed"), result
+    steps = [d["value"] for d in result["decisions"] if d["action"] == "set_downtime"]
+    assert steps and max(steps) <= 300
+    assert actions(result)[-1] == "abort"
+    assert_runs_only_on(name, "hv1")
+    wait_heartbeat_after("hv1", name, before)
+
+
+def test_unknown_knob_fails_before_anything_moves(busy_guests):
+    name = busy_guests[3]
+    result = migrate("hv1", name=name, dest="hv2", convergence_knobs={"max_downtime": 100})
+    assert result.get("failed")
+    assert "unknown convergence knob 'max_downtime'" in result["msg"]
+    assert_runs_only_on(name, "hv1")
