@@ -22,9 +22,11 @@ LAB_DIR = os.path.dirname(os.path.abspath(__file__))
 STATE = os.environ.get("DROVER_LAB_STATE", os.path.join(LAB_DIR, ".state"))
 CACHE = os.environ.get("DROVER_LAB_CACHE", os.path.join(LAB_DIR, ".cache"))
 NET = os.environ.get("DROVER_LAB_NET", "10.251.0")
-BRIDGE_NS = "drover-lab"
-HOST_NS_PREFIX = "drover-"
-ROOT_VETH = "drover-ctl"
+# A second lab can run beside the first with another name, net and state directory.
+LAB_NAME = os.environ.get("DROVER_LAB_NAME", "drover")
+BRIDGE_NS = LAB_NAME + "-lab"
+HOST_NS_PREFIX = LAB_NAME + "-"
+ROOT_VETH = LAB_NAME + "-ctl"
 SHARED_MNT = "/srv/drover/shared"
 LOCAL_MNT = "/srv/drover/local"
 # Directories each host gets a private copy of (mount point -> state subdir).
@@ -584,6 +586,8 @@ def cmd_shape(args):
 
 
 def main():
+    if len(ROOT_VETH) > 15 or not LAB_NAME.replace("-", "").isalnum():
+        sys.exit("lab: DROVER_LAB_NAME must be at most 11 letters, digits or dashes")
     p = argparse.ArgumentParser(prog="lab/lab", description=__doc__.split("\n\n", maxsplit=1)[0])
     sub = p.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="create or repair the lab (idempotent)")
