@@ -29,6 +29,13 @@ from ansible_collections.drover.libvirt.plugins.module_utils._migration import (
     presence,
     where_after_failure,
 )
+from ansible_collections.drover.libvirt.plugins.module_utils._storage import (
+    StorageCopy,
+    disks_of,
+    plan_storage,
+    storage_flags,
+    without_media,
+)
 from ansible_collections.drover.libvirt.plugins.module_utils._uri import destination_uri, migration_uri
 
 
@@ -103,16 +110,38 @@ class LiveMigration:
             if plan["cleanup"] and not check_mode:
                 self._cleanup(plan["cleanup"])
             return result
+        dom = self.sconn.lookupByName(self.name)
+        storage, todo = self._plan_storage(dom, result)
         if check_mode:
             return result
-        self._migrate(result)
+        self._migrate(result, dom, storage, todo)
         result["diff"]["after"] = after
         return result
 
-    def _migrate(self, result):
-        dom = self.sconn.lookupByName(self.name)
+    def _plan_storage(self, dom, result):
+        """Decide which disks move with the domain and check the destination can take them."""
+        p = self.module.params
+        disks = disks_of(dom.XMLDesc(0))
+        plan = plan_storage(disks, p["copy_storage"], p["copy_disks"], p["cdrom"])
+        storage = StorageCopy(self.sconn, self.dconn, self.lv, disks, plan)
+        todo = storage.check()
+        self.flags.extend(storage_flags(plan))
+        result["flags"] = list(self.flags)
+        if plan["disks"]:
+            self.params["migrate_disks"] = list(plan["disks"])
+        if plan["eject"]:
+            xml_flags = self.lv.VIR_DOMAIN_XML_SECURE | self.lv.VIR_DOMAIN_XML_MIGRATABLE
+            self.params["destination_xml"] = without_media(dom.XMLDesc(xml_flags), plan["eject"])
+            if self.persist and dom.isPersistent():
+                self.params["persistent_xml"] = without_media(
+                    dom.XMLDesc(xml_flags | self.lv.VIR_DOMAIN_XML_INACTIVE), plan["eject"])
+        result["params"] = {k: v for k, v in self.params.items() if not k.endswith("_xml")}
+        result["storage"] = dict(plan, precreate=[d["path"] for d, _b in todo])
+        return storage, todo
+
+    def _migrate(self, result, dom, storage, todo):
         was_running = dom.state()[0] == self.lv.VIR_DOMAIN_RUNNING
-        total_bytes = dom.info()[1] * 1024  # maximum memory; storage copy adds its bytes here
+        total_bytes = dom.info()[1] * 1024 + storage.bytes_to_copy(dom)  # maximum memory + disks to copy
         timeout = self.module.params["timeout"] or completion_timeout(self.knobs, total_bytes)
         policy = ConvergencePolicy(self.knobs, total_bytes, timeout)
         result["convergence"] = {"preset": self.module.params["convergence"], "knobs": self.knobs,
@@ -120,7 +149,14 @@ class LiveMigration:
                                  "downtime_schedule": downtime_schedule(self.knobs, total_bytes)}
         monitor = JobMonitor(dom, self.lv, policy, self.module.params["poll_interval"])
         completed = CompletedJob(self.sconn, dom, self.lv)
+        self.storage = storage
         try:
+            try:
+                storage.precreate(todo, dom)
+            except self.lv.libvirtError as exc:
+                removed = storage.undo()
+                raise DroverError(describe(exc, "cannot pre-create the copy targets on the destination"),
+                                  vm_location="source", removed_from_destination=removed)
             error, wall_ms = monitor.run(
                 lambda: dom.migrateToURI3(self.dest_uri, self.params, flags_value(self.lv, self.flags)))
             self._settle(result, monitor, completed, error, wall_ms, was_running, timeout)
@@ -145,6 +181,8 @@ class LiveMigration:
         finish = decide(self.name, src, dst, self.persist, self.undefine_source)
         self._cleanup(finish["cleanup"])
         result["cleanup"] = finish["cleanup"]
+        if self.module.params["remove_source_volumes"]:
+            result["storage"]["removed_from_source"] = self.storage.remove_source_volumes()
         result["metrics"] = self._metrics(monitor, completed, wall_ms)
         result["metrics"]["postcopy"] = monitor.postcopy
 
@@ -156,6 +194,10 @@ class LiveMigration:
         if aborts:
             reason = "migration was aborted by the convergence policy (%s; timeout %.0fs): %s" % (
                 aborts[0]["reason"], timeout, reason)
+        details = {}
+        if location == "source":
+            # The copy targets this run created on the destination are garbage now.
+            details["removed_from_destination"] = self.storage.undo()
         resumed = False
         if location == "source" and was_running and monitor.paused_guest and src["state"] == "paused":
             self.sconn.lookupByName(self.name).resume()
@@ -171,7 +213,7 @@ class LiveMigration:
         raise DroverError("%s of domain %r to %s; %s" % (reason, self.name, self.dest_uri, where),
                           domain=self.name, vm_location=location, timed_out=bool(aborts),
                           decisions=monitor.decisions, progress=monitor.last_sample,
-                          source_state=src["state"], destination_state=dst["state"])
+                          source_state=src["state"], destination_state=dst["state"], **details)
 
     def _metrics(self, monitor, completed, wall_ms):
         # The source's job-completed event carries the final stats, post-copy included; the

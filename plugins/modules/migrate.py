@@ -129,6 +129,36 @@ options:
         both hosts must point to certificates).
     type: bool
     default: false
+  copy_storage:
+    description:
+      - Copy the domain's disks to the destination during the migration, for disks that are not on
+        storage both hosts share.
+      - V(all) copies every writable disk in full (a backing chain is flattened into one image).
+      - V(incremental) copies only the top image; its backing chain must already be on the destination
+        at the same paths.
+      - Copy targets are pre-created on the destination in the storage pool that covers their directory
+        (with the source's format and capacity); the module refuses to overwrite an existing volume, and
+        deletes the volumes it created when the migration fails.
+    type: str
+    choices: [none, all, incremental]
+    default: none
+  copy_disks:
+    description: Copy only these disk targets (for example V(vda)); implies O(copy_storage=all) when that is V(none).
+    type: list
+    elements: str
+    default: []
+  cdrom:
+    description:
+      - What to do with inserted CD-ROM or floppy media.
+      - V(keep) keeps the path (it must exist on the destination), V(eject) ejects it in the destination's
+        definition only (the source keeps it until the move succeeds), V(copy) copies it like a disk.
+    type: str
+    choices: [keep, eject, copy]
+    default: keep
+  remove_source_volumes:
+    description: After a successful move, delete the copied volumes on the source (only disks that were copied).
+    type: bool
+    default: false
   poll_interval:
     description: Seconds between two samples of the job's progress.
     type: float
@@ -229,6 +259,14 @@ convergence:
   returned: when a migration ran
   type: dict
   sample: {preset: balanced, timeout_s: 60, downtime_schedule: [[0, 100], [2, 200]], knobs: {}}
+storage:
+  description:
+    - The storage plan - C(copy) mode, copied disk targets C(disks), ejected CD-ROM targets C(eject),
+      C(cdrom) mode, the destination volumes to pre-create C(precreate), and after success, when asked,
+      the source volumes removed C(removed_from_source).
+  returned: when the domain was or would be migrated
+  type: dict
+  sample: {copy: all, disks: [vda], eject: [], cdrom: keep, precreate: [/srv/drover/local/db1.qcow2]}
 resumed_on_destination:
   description: The guest was paused to force completion and was resumed on the destination.
   returned: when that happened
@@ -307,6 +345,10 @@ def main():
                              choices=["balanced", "minimal_downtime", "postcopy", "suspend_if_needed", "none"]),
             convergence_knobs=dict(type="dict", default={}),
             tls=dict(type="bool", default=False),
+            copy_storage=dict(type="str", choices=["none", "all", "incremental"], default="none"),
+            copy_disks=dict(type="list", elements="str", default=[]),
+            cdrom=dict(type="str", choices=["keep", "eject", "copy"], default="keep"),
+            remove_source_volumes=dict(type="bool", default=False),
             poll_interval=dict(type="float", default=0.5),
         ),
         supports_check_mode=True,
