@@ -36,6 +36,7 @@ PRIVATE_DIRS = {
     "/var/lib/libvirt": "lib",
     "/var/log/libvirt": "log",
     "/var/cache/libvirt": "cache",
+    "/etc/pki": "pki",
     LOCAL_MNT: "local",
 }
 GUEST_MODULES = ["virtio_ring", "virtio", "virtio_pci_legacy_dev",
@@ -162,7 +163,8 @@ def ensure_host_net(n):
 
 # ------------------------------------------------------------------ host config
 LIBVIRTD_CONF = """# lab host {name}
-listen_tls = 0
+listen_tls = 1
+auth_tls = "none"
 listen_tcp = 1
 listen_addr = "{ip}"
 auth_tcp = "none"
@@ -190,6 +192,9 @@ migration_address = "{ip}"
 migration_port_min = 49152
 migration_port_max = 49215
 shared_filesystems = [ "{shared}" ]
+# Native TLS of the migration stream (VIR_MIGRATE_TLS); certificates from the lab's CA.
+migrate_tls_x509_cert_dir = "/etc/pki/qemu"
+migrate_tls_x509_verify = 1
 """
 
 SSHD_CONF = """ListenAddress {ip}
@@ -226,8 +231,18 @@ def prepare_common(count):
         raise LabError("missing tools: %s (run lab/install-deps)" % ", ".join(missing))
     for d in ("ns", "ssh", "shared"):
         os.makedirs(os.path.join(STATE, d), exist_ok=True)
+    # Mount points in this machine's file system: remember the ones the lab creates, so that
+    # `down` removes those and nothing else.
+    created = os.path.join(STATE, "created-dirs")
     for mp in list(PRIVATE_DIRS) + [SHARED_MNT, "/run/sshd"]:
+        missing = []
+        d = mp
+        while not os.path.exists(d):
+            missing.append(d)
+            d = os.path.dirname(d)
         os.makedirs(mp, exist_ok=True)
+        with open(created, "a") as f:
+            f.writelines(m + "\n" for m in missing)
     # libvirt's QEMU driver looks up its built-in user even with user = "root".
     if run(["getent", "passwd", "libvirt-qemu"], check=False, quiet=True).returncode != 0:
         run(["useradd", "--system", "--no-create-home", "--home-dir", "/var/lib/libvirt",
@@ -244,6 +259,63 @@ def prepare_common(count):
     hosts = "127.0.0.1 localhost\n%s.254 labctl\n" % NET
     hosts += "".join("%s %s\n" % (host_ip(n), host_name(n)) for n in range(1, count + 1))
     write(os.path.join(STATE, "hosts"), hosts)
+
+
+def openssl(*args):
+    run(["openssl"] + list(args), quiet=True)
+
+
+def ensure_ca():
+    ca = os.path.join(STATE, "pki")
+    os.makedirs(ca, exist_ok=True)
+    if not os.path.exists(os.path.join(ca, "ca.pem")):
+        openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                "-keyout", os.path.join(ca, "ca.key"), "-out", os.path.join(ca, "ca.pem"),
+                "-days", "30", "-subj", "/O=drover lab/CN=drover lab CA")
+    return ca
+
+
+def issue_cert(ca, name, sans, out_dir):
+    """A key and a certificate valid as TLS server and client, signed by the lab CA."""
+    key, csr, cert = (os.path.join(out_dir, name + ext) for ext in (".key", ".csr", ".pem"))
+    if os.path.exists(cert):
+        return key, cert
+    ext = os.path.join(out_dir, name + ".ext")
+    write(ext, "subjectAltName=%s\nextendedKeyUsage=serverAuth,clientAuth\n" % ",".join(sans))
+    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key,
+            "-out", csr, "-subj", "/O=drover lab/CN=%s" % name)
+    openssl("x509", "-req", "-in", csr, "-CA", os.path.join(ca, "ca.pem"), "-CAkey", os.path.join(ca, "ca.key"),
+            "-CAcreateserial", "-days", "30", "-extfile", ext, "-out", cert)
+    return key, cert
+
+
+def ensure_host_pki(n):
+    """libvirt's and QEMU's standard certificate paths inside the host (its private /etc/pki)."""
+    ca = ensure_ca()
+    pki = os.path.join(host_dir(n), "pki")
+    for sub in ("CA", "libvirt/private", "qemu", "issued"):
+        os.makedirs(os.path.join(pki, sub), exist_ok=True)
+    key, cert = issue_cert(ca, host_name(n), ["DNS:%s" % host_name(n), "IP:%s" % host_ip(n)],
+                           os.path.join(pki, "issued"))
+    places = {"CA/cacert.pem": os.path.join(ca, "ca.pem"), "qemu/ca-cert.pem": os.path.join(ca, "ca.pem")}
+    for role in ("server", "client"):
+        places["libvirt/%scert.pem" % role] = cert
+        places["libvirt/private/%skey.pem" % role] = key
+        places["qemu/%s-cert.pem" % role] = cert
+        places["qemu/%s-key.pem" % role] = key
+    for rel, src in places.items():
+        shutil.copy(src, os.path.join(pki, rel))
+
+
+def ensure_controller_pki():
+    """Client certificates for this machine: qemu+tls://HOST/system?pkipath=<STATE>/pki/client."""
+    ca = ensure_ca()
+    client = os.path.join(ca, "client")
+    os.makedirs(client, exist_ok=True)
+    key, cert = issue_cert(ca, "labctl", ["DNS:labctl", "IP:%s.254" % NET], client)
+    shutil.copy(os.path.join(ca, "ca.pem"), os.path.join(client, "cacert.pem"))
+    shutil.copy(cert, os.path.join(client, "clientcert.pem"))
+    shutil.copy(key, os.path.join(client, "clientkey.pem"))
 
 
 def write_host_config(n):
@@ -450,8 +522,10 @@ def cmd_up(args):
     prepare_common(args.hosts)
     build_image()
     ensure_bridge()
+    ensure_controller_pki()
     for n in range(1, args.hosts + 1):
         write_host_config(n)
+        ensure_host_pki(n)
         ensure_host_net(n)
         ensure_host_ns(n)
         start_daemons(n)
@@ -510,12 +584,21 @@ def cmd_down(args):
     busy = [m for m in mounts if m == STATE or m.startswith(STATE + "/")]
     if busy:
         raise LabError("still mounted, not removing %s: %s" % (STATE, ", ".join(busy)))
+    try:
+        with open(os.path.join(STATE, "created-dirs")) as f:
+            created = [line.strip() for line in f if line.strip()]
+    except OSError:
+        created = []
     shutil.rmtree(STATE, ignore_errors=True)
-    for mp in [SHARED_MNT, LOCAL_MNT, "/srv/drover"]:
+    if [ns for ns in out(["ip", "netns", "list"]).split() if ns.endswith("-lab")]:
+        # Another lab still mounts over these directories in its namespaces; removing them
+        # here would detach its mounts.
+        created = []
+    for mp in sorted(set(created), key=len, reverse=True):  # deepest first
         try:
             os.rmdir(mp)
         except OSError:
-            pass
+            pass  # not empty: something else uses it now
     if args.purge:
         shutil.rmtree(CACHE, ignore_errors=True)
     log("lab down")

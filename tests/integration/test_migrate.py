@@ -3,6 +3,7 @@ import libvirt
 import pytest
 
 from labfixture import (
+    STATE,
     assert_runs_only_on,
     fleet_snapshot,
     heartbeat,
@@ -101,6 +102,21 @@ def test_timeout_aborts_the_job_and_the_guest_stays_on_the_source():
     finally:
         conn.close()
     wait_heartbeat_after("hv1", "vm2", before)
+
+
+def test_tls_control_connection_and_tls_migration_stream():
+    client = libvirt.open("qemu+tls://10.251.0.3/system?pkipath=%s/pki/client" % STATE)
+    try:
+        assert client.getHostname() == "hv3"
+    finally:
+        client.close()
+    before = heartbeat("hv1", "vm2")
+    result = migrate("hv1", name="vm2", dest="qemu+tls://10.251.0.3/system", tls=True)
+    assert not result.get("failed"), result
+    assert "TLS" in result["flags"]
+    assert result["destination"] == "qemu+tls://10.251.0.3/system"
+    assert_runs_only_on("vm2", "hv3")
+    wait_heartbeat_after("hv3", "vm2", before)
 
 
 @pytest.fixture(scope="module")
