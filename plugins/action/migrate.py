@@ -33,4 +33,7 @@ class ActionModule(ActionBase):
         wrap_async = self._task.async_val and not self._connection.has_native_async
         result.update(self._execute_module(module_name="drover.libvirt.migrate", module_args=args,
                                            task_vars=task_vars, wrap_async=wrap_async))
+        if not wrap_async:
+            # an async job still needs its files; otherwise clean up like the normal action
+            self._remove_tmp_path(self._connection._shell.tmpdir)
         return result

@@ -124,6 +124,17 @@ class LibvirtModule(AnsibleModule):
         self._connections.append(conn)
         return conn
 
+    def lookup(self, conn, name):
+        """The domain `name` on conn, or a DroverError that names it and the host."""
+        if not name or any(ord(ch) < 32 for ch in name) or "/" in name:
+            raise DroverError("domain name %r is not a valid libvirt domain name" % (name,))
+        try:
+            return conn.lookupByName(name)
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+                raise DroverError("domain %r was not found on %s" % (name, conn.getURI()))
+            raise
+
     def close_connections(self):
         while self._connections:
             try:

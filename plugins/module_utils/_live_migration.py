@@ -147,8 +147,9 @@ class LiveMigration:
         result["convergence"] = {"preset": self.module.params["convergence"], "knobs": self.knobs,
                                  "timeout_s": round(timeout, 1),
                                  "downtime_schedule": downtime_schedule(self.knobs, total_bytes)}
-        monitor = JobMonitor(dom, self.lv, policy, self.module.params["poll_interval"])
-        completed = CompletedJob(self.sconn, dom, self.lv)
+        completed = MigrationEvents(self.sconn, dom, self.lv)
+        monitor = JobMonitor(dom, self.lv, policy, self.module.params["poll_interval"],
+                             postcopy_seen=completed.postcopy.is_set)
         self.storage = storage
         try:
             try:
@@ -184,7 +185,7 @@ class LiveMigration:
         if self.module.params["remove_source_volumes"]:
             result["storage"]["removed_from_source"] = self.storage.remove_source_volumes()
         result["metrics"] = self._metrics(monitor, completed, wall_ms)
-        result["metrics"]["postcopy"] = monitor.postcopy
+        result["metrics"]["postcopy"] = monitor.postcopy or completed.postcopy.is_set()
 
     def _fail(self, error, monitor, location, src, dst, was_running, timeout):
         """Report a migration that did not land, after making the guest run again where it is."""
@@ -237,33 +238,43 @@ class LiveMigration:
         return metrics
 
 
-class CompletedJob:
-    """Catches the source's VIR_DOMAIN_EVENT_ID_JOB_COMPLETED event of one domain."""
+class MigrationEvents:
+    """Listens on the source for the domain's job-completed event and its entry into post-copy."""
+
+    _SUSPENDED = 3
+    _SUSPENDED_POSTCOPY = 7
 
     def __init__(self, conn, dom, libvirt):
         self.conn = conn
+        self.libvirt = libvirt
         self.stats = {}
         self.done = threading.Event()
-        self.callback_id = None
+        self.postcopy = threading.Event()
+        self.callback_ids = []
         try:
-            self.callback_id = conn.domainEventRegisterAny(
-                dom, libvirt.VIR_DOMAIN_EVENT_ID_JOB_COMPLETED, self._on_event, None)
+            self.callback_ids.append(conn.domainEventRegisterAny(
+                dom, libvirt.VIR_DOMAIN_EVENT_ID_JOB_COMPLETED, self._on_completed, None))
+            self.callback_ids.append(conn.domainEventRegisterAny(
+                dom, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, self._on_lifecycle, None))
         except libvirt.libvirtError:
-            self.done.set()  # no events from this daemon: fall back to other sources
-        self.libvirt = libvirt
+            self.done.set()  # no events from this daemon: fall back to polling and other sources
 
-    def _on_event(self, _conn, _dom, params, _opaque):
+    def _on_completed(self, _conn, _dom, params, _opaque):
         self.stats = dict(params)
         self.done.set()
+
+    def _on_lifecycle(self, _conn, _dom, event, detail, _opaque):
+        if event == self._SUSPENDED and detail == self._SUSPENDED_POSTCOPY:
+            self.postcopy.set()
 
     def wait(self, seconds):
         self.done.wait(seconds)
         return self.stats
 
     def stop_listening(self):
-        if self.callback_id is not None:
+        for callback_id in self.callback_ids:
             try:
-                self.conn.domainEventDeregisterAny(self.callback_id)
+                self.conn.domainEventDeregisterAny(callback_id)
             except self.libvirt.libvirtError:
                 pass
-            self.callback_id = None
+        self.callback_ids = []

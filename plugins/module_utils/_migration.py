@@ -20,6 +20,7 @@ STATE_NAMES = {0: "nostate", 1: "running", 2: "blocked", 3: "paused", 4: "shutdo
                5: "shutoff", 6: "crashed", 7: "pmsuspended"}
 _PAUSED = 3
 _PAUSED_USER = 1
+_PAUSED_POSTCOPY, _PAUSED_POSTCOPY_FAILED = 12, 13
 ABSENT = {"exists": False, "active": False, "persistent": False, "state": "absent",
           "migratable": False, "uuid": None}
 
@@ -200,8 +201,9 @@ class JobMonitor:
 
     REABORT_INTERVAL = 5.0
 
-    def __init__(self, dom, libvirt, policy, poll_interval=0.5, clock=time.monotonic):
+    def __init__(self, dom, libvirt, policy, poll_interval=0.5, clock=time.monotonic, postcopy_seen=None):
         self.dom = dom
+        self.postcopy_seen = postcopy_seen or (lambda: False)
         self.libvirt = libvirt
         self.policy = policy
         self.poll_interval = poll_interval
@@ -217,6 +219,15 @@ class JobMonitor:
             return self.dom.jobStats()
         except self.libvirt.libvirtError:
             return {}
+
+    def _in_postcopy(self):
+        if self.postcopy_seen():
+            return True
+        try:
+            state, reason = self.dom.state()
+        except self.libvirt.libvirtError:
+            return False
+        return state == _PAUSED and reason in (_PAUSED_POSTCOPY, _PAUSED_POSTCOPY_FAILED)
 
     def _execute(self, action, value):
         """Carry out one action; return None or the error text."""
@@ -269,6 +280,11 @@ class JobMonitor:
             stats = self._sample()
             if stats:
                 self.last_sample = summarize_stats(stats)
+            if not self.postcopy and self._in_postcopy():
+                # Switched by someone else (migration_job, virsh): from now on, never abort.
+                self.postcopy = True
+                self.policy.confirm("postcopy", True)
+                self._record(elapsed, "observed_postcopy", None, "the migration entered post-copy", None)
             if self.aborted:
                 if elapsed - last_abort >= self.REABORT_INTERVAL:
                     error = self._execute("abort", None)

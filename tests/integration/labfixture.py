@@ -124,3 +124,16 @@ def module_facts(host, module):
                           capture_output=True, check=False)
     assert " => " in proc.stdout, proc.stdout + proc.stderr
     return json.loads(proc.stdout.split(" => ", 1)[1])
+
+
+def steer_async(host, module_args, wait_phase, job_steps):
+    """Run migrate under async, then migration_job with each step; return {job, steer: [...], final}."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "result.json")
+        proc = playbook("tests/integration/playbooks/steer_async.yml",
+                        {"target": host, "module_args": module_args, "wait_phase": wait_phase,
+                         "job_steps": job_steps, "result_file": out})
+        if not os.path.exists(out):
+            raise AssertionError("no result from the playbook:\n%s\n%s" % (proc.stdout, proc.stderr))
+        with open(out) as f:
+            return json.load(f)

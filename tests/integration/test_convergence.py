@@ -1,7 +1,7 @@
 """Convergence presets of drover.libvirt.migrate on a guest that dirties memory faster than the link."""
 import pytest
 
-from labfixture import assert_runs_only_on, heartbeat, lab, migrate, wait_heartbeat_after
+from labfixture import assert_runs_only_on, heartbeat, lab, migrate, steer_async, wait_heartbeat_after
 
 pytestmark = pytest.mark.usefixtures("lab_up")
 
@@ -98,3 +98,51 @@ def test_unknown_knob_fails_before_anything_moves(busy_guests):
     assert result.get("failed")
     assert "unknown convergence knob 'max_downtime'" in result["msg"]
     assert_runs_only_on(name, "hv1")
+
+
+# A migration left alone by the monitor (no stall or timeout action for 10 minutes).
+PATIENT = {"stall_window": 600, "min_timeout": 600}
+
+
+def test_async_migration_forced_to_complete_in_postcopy(busy_guests):
+    name = busy_guests[3]
+    before = heartbeat("hv1", name)
+    got = steer_async("hv1", {"name": name, "dest": "hv2", "bandwidth": CAP_MIB, "convergence_knobs": PATIENT},
+                      "precopy", [{"state": "completed", "force": "postcopy"}])
+    assert got["job"]["job"]["operation"] == "migration_out"
+    assert got["steer"][0]["changed"] is True and got["steer"][0]["action"] == "postcopy"
+    final = got["final"]
+    assert not final.get("failed"), final
+    assert final["metrics"]["postcopy"] is True
+    assert "observed_postcopy" in actions(final)
+    assert_runs_only_on(name, "hv2")
+    wait_heartbeat_after("hv2", name, before)
+
+
+def test_async_migration_aborted_leaves_the_guest_on_the_source(busy_guests):
+    name = busy_guests[0]  # on hv2 after the balanced test
+    before = heartbeat("hv2", name)
+    got = steer_async("hv2", {"name": name, "dest": "hv3", "bandwidth": CAP_MIB, "convergence_knobs": PATIENT},
+                      "precopy", [{"state": "aborted"}])
+    assert got["steer"][0]["changed"] is True and got["steer"][0]["action"] == "abort"
+    final = got["final"]
+    assert final.get("failed") and final["vm_location"] == "source", final
+    assert_runs_only_on(name, "hv2")
+    wait_heartbeat_after("hv2", name, before)
+
+
+def test_abort_is_refused_in_postcopy_and_the_migration_finishes(busy_guests):
+    name = busy_guests[1]  # on hv3 after the postcopy test
+    before = heartbeat("hv3", name)
+    # Switched early in the first pass, most memory is still on the source: a long post-copy phase.
+    knobs = dict(PATIENT, postcopy_bandwidth=4)
+    got = steer_async("hv3", {"name": name, "dest": "hv1", "bandwidth": CAP_MIB, "convergence_knobs": knobs},
+                      "precopy", [{"state": "completed", "force": "postcopy"}, {"state": "aborted"}])
+    forced, refused = got["steer"]
+    assert forced["action"] == "postcopy", forced
+    assert refused.get("failed"), refused
+    assert "would lose the guest" in refused["msg"]
+    final = got["final"]
+    assert not final.get("failed"), final
+    assert_runs_only_on(name, "hv1")
+    wait_heartbeat_after("hv1", name, before)

@@ -124,6 +124,9 @@ class FakeDomain:
     def jobStats(self):
         return {"data_remaining": 1000, "time_elapsed": 1}
 
+    def state(self):
+        return (1, 1)  # running, booted: pre-copy
+
     def migrateSetMaxDowntime(self, value, flags):
         self.downtime = (value, flags)
 

@@ -1,0 +1,81 @@
+# -*- coding: utf-8 -*-
+# Copyright: drover.libvirt contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Inspect and steer a migration job that is already running (for migration_job and _info).
+
+Private to drover.libvirt; no compatibility promise.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
+
+# virDomainState / reasons / job types (stable ABI values).
+_RUNNING, _PAUSED = 1, 3
+_RUNNING_POSTCOPY, _RUNNING_POSTCOPY_FAILED = 10, 11
+_PAUSED_POSTCOPY, _PAUSED_POSTCOPY_FAILED = 12, 13
+_JOB_BOUNDED, _JOB_UNBOUNDED = 1, 2
+_OPERATIONS = {4: "migration_in", 5: "migration_out"}
+
+
+def job_phase(state, reason, job_type):
+    """none, precopy, postcopy or postcopy_failed, from the domain state and the job type."""
+    if (state, reason) in ((_PAUSED, _PAUSED_POSTCOPY_FAILED), (_RUNNING, _RUNNING_POSTCOPY_FAILED)):
+        return "postcopy_failed"
+    if (state, reason) in ((_PAUSED, _PAUSED_POSTCOPY), (_RUNNING, _RUNNING_POSTCOPY)):
+        return "postcopy"
+    if job_type in (_JOB_BOUNDED, _JOB_UNBOUNDED):
+        return "precopy"
+    return "none"
+
+
+def job_report(stats, phase):
+    """What a person watching the migration wants to read, from virDomainGetJobStats."""
+    total = int(stats.get("data_total", 0))
+    remaining = int(stats.get("data_remaining", 0))
+    report = {
+        "phase": phase,
+        "operation": _OPERATIONS.get(stats.get("operation"), "other" if stats.get("operation") else None),
+        "elapsed_ms": int(stats.get("time_elapsed", 0)),
+        "total_bytes": total,
+        "remaining_bytes": remaining,
+        "processed_bytes": int(stats.get("data_processed", 0)),
+        "progress_percent": round(100.0 * (total - remaining) / total, 1) if total else 0.0,
+        "dirty_rate_bps": int(stats.get("memory_dirty_rate", 0)) * int(stats.get("memory_page_size", 4096)),
+        "bandwidth_bps": int(stats.get("memory_bps", 0)),
+        "expected_downtime_ms": int(stats.get("downtime", 0)),
+        "iteration": int(stats.get("memory_iteration", 0)),
+        "auto_converge_throttle_percent": int(stats.get("auto_converge_throttle", 0)),
+        "postcopy_requests": int(stats.get("memory_postcopy_requests", 0)),
+    }
+    return report
+
+
+def read_job(dom):
+    state, reason = dom.state()
+    stats = dom.jobStats() if dom.isActive() else {}
+    return job_report(stats, job_phase(state, reason, stats.get("type", 0)))
+
+
+def plan_job_change(name, phase, state, force):
+    """The call that brings the job to `state` (aborted or completed), or None; raises when unsafe."""
+    if state == "aborted":
+        if phase in ("postcopy", "postcopy_failed"):
+            raise DroverError("the migration of %r is in post-copy: its memory is split between both hosts, "
+                              "so aborting it would lose the guest; let it finish or recover it" % name)
+        return "abort" if phase == "precopy" else None
+    if phase == "postcopy_failed":
+        raise DroverError("the post-copy migration of %r failed; it needs recovery (state=recovered), "
+                          "not completion" % name)
+    if phase != "precopy":
+        return None  # nothing running, or already completing in post-copy
+    return force
+
+
+def apply_job_change(dom, call):
+    if call == "abort":
+        dom.abortJob()
+    elif call == "postcopy":
+        dom.migrateStartPostCopy(0)
+    elif call == "pause":
+        dom.suspend()

@@ -1,0 +1,121 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: drover.libvirt contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: migration_job
+short_description: Abort a running live migration or force it to complete
+version_added: 0.1.0
+description:
+  - Steers the migration job of a domain on the hypervisor the task runs on (the source), for
+    example one started by M(drover.libvirt.migrate) under C(async).
+  - O(state=aborted) aborts a pre-copy migration; the domain keeps running on the source. It refuses
+    a migration in post-copy, whose memory is split between the hosts - aborting would lose the guest.
+  - O(state=completed) forces a pre-copy migration to finish, by switching to post-copy (the migration
+    must have been started with post-copy permitted, as the V(balanced) and V(postcopy) presets do) or
+    by pausing the guest.
+  - Nothing running, or a migration already in the asked direction, is ok and unchanged.
+author:
+  - drover.libvirt maintainers (!UNKNOWN)
+extends_documentation_fragment:
+  - drover.libvirt.connection
+attributes:
+  check_mode:
+    support: full
+    description: Reads the job and predicts C(changed); touches nothing.
+  diff_mode:
+    support: none
+    description: The returned C(job) shows the phase before the change.
+options:
+  name:
+    description: Name of the domain.
+    type: str
+    required: true
+    aliases: [domain]
+  state:
+    description: V(aborted) or V(completed).
+    type: str
+    required: true
+    choices: [aborted, completed]
+  force:
+    description: How to force completion with O(state=completed).
+    type: str
+    choices: [postcopy, pause]
+    default: postcopy
+seealso:
+  - module: drover.libvirt.migration_job_info
+  - module: drover.libvirt.migrate
+"""
+
+EXAMPLES = r"""
+- name: Start a long migration in the background
+  drover.libvirt.migrate:
+    name: db1
+    dest: hv4
+  async: 3600
+  poll: 0
+  register: move
+
+- name: It has to be done before the maintenance window closes
+  drover.libvirt.migration_job:
+    name: db1
+    state: completed
+    force: postcopy
+
+- name: Wait for the migration task's result
+  ansible.builtin.async_status:
+    jid: "{{ move.ansible_job_id }}"
+  register: moved
+  until: moved.finished
+  retries: 360
+  delay: 10
+"""
+
+RETURN = r"""
+job:
+  description: The job as it was before this task (see M(drover.libvirt.migration_job_info)).
+  returned: always
+  type: dict
+  sample: {phase: precopy, progress_percent: 64.2, remaining_bytes: 120586240}
+action:
+  description: What was (or in check mode would be) done - V(abort), V(postcopy), V(pause) or nothing (null).
+  returned: always
+  type: str
+  sample: postcopy
+"""
+
+from ansible_collections.drover.libvirt.plugins.module_utils._job_control import (
+    apply_job_change,
+    plan_job_change,
+    read_job,
+)
+from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_module import LibvirtModule
+
+
+def main():
+    module = LibvirtModule(
+        argument_spec=dict(
+            name=dict(type="str", required=True, aliases=["domain"]),
+            state=dict(type="str", required=True, choices=["aborted", "completed"]),
+            force=dict(type="str", choices=["postcopy", "pause"], default="postcopy"),
+        ),
+        supports_check_mode=True,
+    )
+
+    def work():
+        p = module.params
+        dom = module.lookup(module.connect(p["uri"], "hypervisor"), p["name"])
+        job = read_job(dom)
+        action = plan_job_change(p["name"], job["phase"], p["state"], p["force"])
+        if action and not module.check_mode:
+            apply_job_change(dom, action)
+        return {"changed": action is not None, "job": job, "action": action}
+
+    module.run(work)
+
+
+if __name__ == "__main__":
+    main()
