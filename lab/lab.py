@@ -191,6 +191,9 @@ migration_host = "{ip}"
 migration_address = "{ip}"
 migration_port_min = 49152
 migration_port_max = 49215
+# Notice a dead peer within ~6 s (default ~30 s), so post-copy failure tests stay short.
+keepalive_interval = 2
+keepalive_count = 2
 shared_filesystems = [ "{shared}" ]
 # Native TLS of the migration stream (VIR_MIGRATE_TLS); certificates from the lab's CA.
 migrate_tls_x509_cert_dir = "/etc/pki/qemu"

@@ -25,6 +25,10 @@ try:
 except ImportError:
     libvirt = None
     LIBVIRT_IMPORT_ERROR = traceback.format_exc()
+try:
+    import libvirt_qemu  # ships with libvirt-python; only post-copy recovery on libvirt 11.3.0 needs it
+except ImportError:
+    libvirt_qemu = None
 
 # The options every module shares; documented in the doc fragment drover.libvirt.connection.
 CONNECTION_ARGSPEC = dict(
@@ -111,6 +115,7 @@ class LibvirtModule(AnsibleModule):
         libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
         start_event_loop()
         self.libvirt = libvirt
+        self.libvirt_qemu = libvirt_qemu
         self._connections = []
 
     def connect(self, uri, role):

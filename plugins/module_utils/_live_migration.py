@@ -9,6 +9,7 @@ Private to drover.libvirt; no compatibility promise.
 from __future__ import annotations
 
 import threading
+from urllib.parse import urlsplit
 
 from ansible_collections.drover.libvirt.plugins.module_utils._convergence import (
     ConvergencePolicy,
@@ -29,6 +30,7 @@ from ansible_collections.drover.libvirt.plugins.module_utils._migration import (
     presence,
     where_after_failure,
 )
+from ansible_collections.drover.libvirt.plugins.module_utils._postcopy import PostcopyRecovery, find_data_port
 from ansible_collections.drover.libvirt.plugins.module_utils._storage import (
     StorageCopy,
     disks_of,
@@ -36,7 +38,7 @@ from ansible_collections.drover.libvirt.plugins.module_utils._storage import (
     storage_flags,
     without_media,
 )
-from ansible_collections.drover.libvirt.plugins.module_utils._uri import destination_uri, migration_uri
+from ansible_collections.drover.libvirt.plugins.module_utils._uri import destination_uri, migration_uri, parse_uri
 
 
 class LiveMigration:
@@ -69,6 +71,15 @@ class LiveMigration:
         if host_uuid(self.sconn) == host_uuid(self.dconn):
             raise DroverError("destination %s is the source host itself (same host UUID %s)"
                               % (self.dest_uri, host_uuid(self.sconn)))
+
+    def _reconnect_destination(self):
+        """A fresh destination connection after the old one died with the link."""
+        try:
+            self.dconn.close()
+        except self.lv.libvirtError:
+            pass
+        self.dconn = self.lv.open(self.dest_uri)
+        return self.dconn
 
     def _where(self):
         return (presence(self.sconn, self.name, self.lv), presence(self.dconn, self.name, self.lv))
@@ -147,7 +158,8 @@ class LiveMigration:
         result["convergence"] = {"preset": self.module.params["convergence"], "knobs": self.knobs,
                                  "timeout_s": round(timeout, 1),
                                  "downtime_schedule": downtime_schedule(self.knobs, total_bytes)}
-        completed = MigrationEvents(self.sconn, dom, self.lv)
+        data_host = urlsplit(self.data_uri).hostname if self.data_uri else parse_uri(self.dest_uri)["host"]
+        completed = MigrationEvents(self.sconn, dom, self.lv, on_postcopy=lambda: find_data_port(self.name, data_host))
         monitor = JobMonitor(dom, self.lv, policy, self.module.params["poll_interval"],
                              postcopy_seen=completed.postcopy.is_set)
         self.storage = storage
@@ -160,16 +172,37 @@ class LiveMigration:
                                   vm_location="source", removed_from_destination=removed)
             error, wall_ms = monitor.run(
                 lambda: dom.migrateToURI3(self.dest_uri, self.params, flags_value(self.lv, self.flags)))
-            self._settle(result, monitor, completed, error, wall_ms, was_running, timeout)
+            self._settle(result, monitor, completed, error, wall_ms, was_running, timeout, dom)
         finally:
             completed.stop_listening()
 
-    def _settle(self, result, monitor, completed, error, wall_ms, was_running, timeout):
+    def _settle(self, result, monitor, completed, error, wall_ms, was_running, timeout, dom):
         """Find where the domain landed, make it run there, finish definitions, collect metrics."""
         result["decisions"] = monitor.decisions
         # Trust where the domain actually runs now, not the exception text.
-        src, dst = self._where()
-        location = where_after_failure(src, dst)
+        postcopy = monitor.postcopy or completed.postcopy.is_set()
+        try:
+            src, dst = self._where()
+            location = where_after_failure(src, dst)
+        except self.lv.libvirtError:
+            if not postcopy:
+                raise
+            location = "both"  # destination unreachable mid-post-copy: the guest is split
+        if location == "both" and postcopy:
+            # Failed in post-copy: the guest's memory is split, so the only way out is forward.
+            recovery = PostcopyRecovery(dom, self.dconn, self.name, self.lv, self.module.libvirt_qemu,
+                                        reconnect=self._reconnect_destination)
+            resume_flags = flags_value(self.lv, self.flags) | self.lv.VIR_MIGRATE_POSTCOPY_RESUME
+            landed = recovery.run(self.module.params["postcopy_recovery_wait"],
+                                  lambda: dom.migrateToURI3(self.dest_uri, self.params, resume_flags),
+                                  completed.data_addr or (None, None))
+            result["postcopy_recovery"] = {"landed": landed, "steps": recovery.steps,
+                                           "first_error": str(error) if error else None}
+            monitor.decisions.append({"action": "postcopy_recovery", "ok": landed, "steps": recovery.steps})
+            if landed:
+                error = None
+                src, dst = self._where()
+                location = where_after_failure(src, dst)
         if location != "destination":
             self._fail(error, monitor, location, src, dst, was_running, timeout)
         if error is not None:
@@ -185,7 +218,7 @@ class LiveMigration:
         if self.module.params["remove_source_volumes"]:
             result["storage"]["removed_from_source"] = self.storage.remove_source_volumes()
         result["metrics"] = self._metrics(monitor, completed, wall_ms)
-        result["metrics"]["postcopy"] = monitor.postcopy or completed.postcopy.is_set()
+        result["metrics"]["postcopy"] = postcopy
 
     def _fail(self, error, monitor, location, src, dst, was_running, timeout):
         """Report a migration that did not land, after making the guest run again where it is."""
@@ -244,9 +277,11 @@ class MigrationEvents:
     _SUSPENDED = 3
     _SUSPENDED_POSTCOPY = 7
 
-    def __init__(self, conn, dom, libvirt):
+    def __init__(self, conn, dom, libvirt, on_postcopy=None):
         self.conn = conn
         self.libvirt = libvirt
+        self.on_postcopy = on_postcopy
+        self.data_addr = None
         self.stats = {}
         self.done = threading.Event()
         self.postcopy = threading.Event()
@@ -265,6 +300,9 @@ class MigrationEvents:
 
     def _on_lifecycle(self, _conn, _dom, event, detail, _opaque):
         if event == self._SUSPENDED and detail == self._SUSPENDED_POSTCOPY:
+            if self.on_postcopy is not None and self.data_addr is None:
+                # Where the stream goes, while it still flows: a resume after a failure needs it.
+                self.data_addr = self.on_postcopy()
             self.postcopy.set()
 
     def wait(self, seconds):

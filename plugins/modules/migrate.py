@@ -129,6 +129,16 @@ options:
         both hosts must point to certificates).
     type: bool
     default: false
+  postcopy_recovery_wait:
+    description:
+      - Seconds to keep recovering a migration that failed during post-copy (for example a broken link),
+        while the guest runs on the destination with part of its memory on the source. Neither side is
+        ever destroyed; the migration is driven forward as soon as the link allows.
+      - The module resumes the stream with C(VIR_MIGRATE_POSTCOPY_RESUME) (libvirt 8.5 or later), or on
+        libvirt 11.3.0, whose resume call crashes the destination daemon, with QEMU's own resume command.
+      - When the time runs out, the task fails and says the guest is split between the hosts.
+    type: int
+    default: 300
   copy_storage:
     description:
       - Copy the domain's disks to the destination during the migration, for disks that are not on
@@ -259,6 +269,11 @@ convergence:
   returned: when a migration ran
   type: dict
   sample: {preset: balanced, timeout_s: 60, downtime_schedule: [[0, 100], [2, 200]], knobs: {}}
+postcopy_recovery:
+  description: How a failed post-copy phase was recovered - C(landed), the C(steps) taken and the C(first_error).
+  returned: when a migration failed in post-copy
+  type: dict
+  sample: {landed: true, steps: [landed on the destination after 9.0s], first_error: client socket is closed}
 storage:
   description:
     - The storage plan - C(copy) mode, copied disk targets C(disks), ejected CD-ROM targets C(eject),
@@ -345,6 +360,7 @@ def main():
                              choices=["balanced", "minimal_downtime", "postcopy", "suspend_if_needed", "none"]),
             convergence_knobs=dict(type="dict", default={}),
             tls=dict(type="bool", default=False),
+            postcopy_recovery_wait=dict(type="int", default=300),
             copy_storage=dict(type="str", choices=["none", "all", "incremental"], default="none"),
             copy_disks=dict(type="list", elements="str", default=[]),
             cdrom=dict(type="str", choices=["keep", "eject", "copy"], default="keep"),

@@ -1,0 +1,103 @@
+"""A migration whose link breaks during post-copy is driven to the destination, never lost."""
+import json
+import os
+import subprocess
+import tempfile
+import time
+
+import libvirt
+import pytest
+
+from labfixture import ROOT, assert_runs_only_on, heartbeat, lab, uri, wait_heartbeat_after
+
+pytestmark = pytest.mark.usefixtures("lab_up")
+
+
+@pytest.fixture(scope="module")
+def guest():
+    assert lab("guest", "pc1", "--host", "hv1", "--memory", "192", "--dirty-mb", "16", "--wait",
+               check=False).returncode == 0
+    return "pc1"
+
+
+def start_migration(args, out):
+    cmd = ["ansible-playbook", os.path.join(ROOT, "tests/integration/playbooks/migrate_module.yml"),
+           "-e", json.dumps({"target": args.pop("host"), "module_args": args, "result_file": out})]
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"))
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def force_postcopy_early(src, name, timeout=120):
+    """Like `virsh migrate-postcopy` once 20 MiB crossed: most memory is still on the source."""
+    conn = libvirt.open(uri(src))
+    try:
+        dom = conn.lookupByName(name)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if dom.jobStats().get("data_processed", 0) > 20 << 20:
+                dom.migrateStartPostCopy(0)
+                break
+            time.sleep(0.2)
+        while time.time() < deadline:
+            if tuple(dom.state()) == (libvirt.VIR_DOMAIN_PAUSED, libvirt.VIR_DOMAIN_PAUSED_POSTCOPY):
+                return
+            time.sleep(0.2)
+    finally:
+        conn.close()
+    raise AssertionError("%s never entered post-copy" % name)
+
+
+def cut_link(host, seconds):
+    lab("exec", host, "--", "ip", "link", "set", "eth0", "down")
+    try:
+        time.sleep(seconds)
+    finally:
+        lab("exec", host, "--", "ip", "link", "set", "eth0", "up")
+
+
+def migrate_with_outage(src, dst, name, outage):
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "result.json")
+        proc = start_migration({"host": src, "name": name, "dest": dst, "bandwidth": 10,
+                                "convergence_knobs": {"stall_window": 600, "min_timeout": 600,
+                                                      "postcopy_bandwidth": 5},
+                                "postcopy_recovery_wait": 240}, out)
+        try:
+            force_postcopy_early(src, name)
+            time.sleep(1)
+            cut_link(dst, outage)
+            proc.wait(timeout=400)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert os.path.exists(out), proc.stdout.read()
+        with open(out) as f:
+            return json.load(f)
+
+
+def test_link_cut_longer_than_keepalive_is_recovered(guest):
+    """libvirt gives up after ~6 s (lab keepalive); QEMU's stream survives; the module finishes the job."""
+    before = heartbeat("hv1", guest)
+    result = migrate_with_outage("hv1", "hv2", guest, outage=15)
+    assert not result.get("failed"), result
+    assert result["postcopy_recovery"]["landed"] is True, result["postcopy_recovery"]
+    assert result["postcopy_recovery"]["first_error"]
+    assert result["metrics"]["postcopy"] is True
+    assert_runs_only_on(guest, "hv2")
+    wait_heartbeat_after("hv2", guest, before, timeout=60)
+
+
+def test_stream_failed_in_qemu_is_resumed(guest):
+    """With TCP giving up quickly, QEMU itself fails (postcopy-paused) and must be resumed."""
+    for host in ("hv2", "hv3"):
+        lab("exec", host, "--", "sysctl", "-q", "-w", "net.ipv4.tcp_retries2=4")
+    before = heartbeat("hv2", guest)
+    result = migrate_with_outage("hv2", "hv3", guest, outage=40)
+    assert not result.get("failed"), result
+    steps = result["postcopy_recovery"]["steps"]
+    assert result["postcopy_recovery"]["landed"] is True, steps
+    assert any(step.startswith(("QEMU migrate resume", "libvirt POSTCOPY_RESUME")) for step in steps), steps
+    assert not [step for step in steps if "failed" in step or "cannot" in step], steps
+    print("recovery steps: %s" % steps)
+    assert_runs_only_on(guest, "hv3")
+    wait_heartbeat_after("hv3", guest, before, timeout=60)
