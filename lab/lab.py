@@ -218,6 +218,7 @@ Host hv* {net}.*
     IdentityFile {state}/ssh/id_ed25519
     UserKnownHostsFile /dev/null
     StrictHostKeyChecking no
+    ConnectTimeout 5
     LogLevel ERROR
 """
 

@@ -8,7 +8,12 @@ Private to drover.libvirt; no compatibility promise.
 
 from __future__ import annotations
 
+import socket
+
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
+from ansible_collections.drover.libvirt.plugins.module_utils._migration import decide, finish_definitions, presence
+from ansible_collections.drover.libvirt.plugins.module_utils._postcopy import PostcopyRecovery
+from ansible_collections.drover.libvirt.plugins.module_utils._uri import destination_uri, parse_uri
 
 # virDomainState / reasons / job types (stable ABI values).
 _RUNNING, _PAUSED = 1, 3
@@ -79,3 +84,39 @@ def apply_job_change(dom, call):
         dom.migrateStartPostCopy(0)
     elif call == "pause":
         dom.suspend()
+
+
+def recover(module, sconn, dom, job):
+    """state=recovered: drive a failed post-copy migration to the destination; returns the result."""
+    p = module.params
+    lv = module.libvirt
+    dest_uri = destination_uri(p["dest"], p["transport"])
+    dconn = module.connect(dest_uri, "destination")
+    name = p["name"]
+    result = {"job": job, "action": None, "destination": dest_uri}
+    if job["phase"] == "postcopy_failed":
+        result["action"] = "recover"
+        if module.check_mode:
+            return dict(result, changed=True)
+        recovery = PostcopyRecovery(dom, dconn, name, lv, module.libvirt_qemu,
+                                    reconnect=lambda: module.connect(dest_uri, "destination"))
+        flags = (lv.VIR_MIGRATE_LIVE | lv.VIR_MIGRATE_PEER2PEER | lv.VIR_MIGRATE_POSTCOPY
+                 | lv.VIR_MIGRATE_POSTCOPY_RESUME | lv.VIR_MIGRATE_PERSIST_DEST | lv.VIR_MIGRATE_UNDEFINE_SOURCE)
+        data_ip = socket.gethostbyname(parse_uri(dest_uri)["host"])
+        landed = recovery.run(p["wait"], lambda: dom.migrateToURI3(dest_uri, {}, flags), (data_ip, p["migration_port"]))
+        result["steps"] = recovery.steps
+        if not landed:
+            raise DroverError("the post-copy migration of %r could not be recovered within %ss; its memory is "
+                              "still split between the hosts, do not destroy either side" % (name, p["wait"]),
+                              steps=recovery.steps)
+        dconn = recovery.dconn
+    src, dst = presence(sconn, name, lv), presence(dconn, name, lv)
+    if not dst["active"]:
+        if result["action"] is None:
+            return dict(result, changed=False, msg="no failed post-copy migration of %r to recover" % name)
+        raise DroverError("%r did not land on the destination" % name)
+    plan = decide(name, src, dst, True, True)
+    if not module.check_mode:
+        finish_definitions(sconn, dconn, name, lv, plan["cleanup"])
+    result["cleanup"] = plan["cleanup"]
+    return dict(result, changed=bool(result["action"] or plan["cleanup"]))

@@ -20,10 +20,12 @@ from ansible_collections.drover.libvirt.plugins.module_utils._convergence import
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
 from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_module import describe, host_uuid
 from ansible_collections.drover.libvirt.plugins.module_utils._migration import (
+    ABSENT,
     JobMonitor,
     check_domain_name,
     completed_metrics,
     decide,
+    finish_definitions,
     flags_value,
     migration_flags,
     migration_params,
@@ -78,7 +80,7 @@ class LiveMigration:
             self.dconn.close()
         except self.lv.libvirtError:
             pass
-        self.dconn = self.lv.open(self.dest_uri)
+        self.dconn = self.module.connect(self.dest_uri, "destination")
         return self.dconn
 
     def _where(self):
@@ -102,11 +104,7 @@ class LiveMigration:
 
     def _cleanup(self, steps):
         """Finish a migration that moved the domain but left a definition behind or missing."""
-        if "undefine_source" in steps:
-            self.sconn.lookupByName(self.name).undefine()
-        if "define_destination" in steps:
-            ddom = self.dconn.lookupByName(self.name)
-            self.dconn.defineXML(ddom.XMLDesc(self.lv.VIR_DOMAIN_XML_SECURE | self.lv.VIR_DOMAIN_XML_MIGRATABLE))
+        finish_definitions(self.sconn, self.dconn, self.name, self.lv, steps)
 
     def run(self, check_mode):
         self._connect()
@@ -188,6 +186,8 @@ class LiveMigration:
             if not postcopy:
                 raise
             location = "both"  # destination unreachable mid-post-copy: the guest is split
+            src = presence(self.sconn, self.name, self.lv)
+            dst = dict(ABSENT, state="unreachable")
         if location == "both" and postcopy:
             # Failed in post-copy: the guest's memory is split, so the only way out is forward.
             recovery = PostcopyRecovery(dom, self.dconn, self.name, self.lv, self.module.libvirt_qemu,
@@ -196,13 +196,21 @@ class LiveMigration:
             landed = recovery.run(self.module.params["postcopy_recovery_wait"],
                                   lambda: dom.migrateToURI3(self.dest_uri, self.params, resume_flags),
                                   completed.data_addr or (None, None))
+            ip, port = completed.data_addr or (None, None)
             result["postcopy_recovery"] = {"landed": landed, "steps": recovery.steps,
-                                           "first_error": str(error) if error else None}
+                                           "first_error": str(error) if error else None,
+                                           "stream": "%s:%s" % (ip, port) if port else None}
+            self.recovery_report = result["postcopy_recovery"]
             monitor.decisions.append({"action": "postcopy_recovery", "ok": landed, "steps": recovery.steps})
             if landed:
                 error = None
                 src, dst = self._where()
                 location = where_after_failure(src, dst)
+            else:
+                try:
+                    src, dst = self._where()
+                except self.lv.libvirtError:
+                    pass  # keep the last known states for the report
         if location != "destination":
             self._fail(error, monitor, location, src, dst, was_running, timeout)
         if error is not None:
@@ -229,6 +237,8 @@ class LiveMigration:
             reason = "migration was aborted by the convergence policy (%s; timeout %.0fs): %s" % (
                 aborts[0]["reason"], timeout, reason)
         details = {}
+        if getattr(self, "recovery_report", None):
+            details["postcopy_recovery"] = self.recovery_report
         if location == "source":
             # The copy targets this run created on the destination are garbage now.
             details["removed_from_destination"] = self.storage.undo()

@@ -103,6 +103,15 @@ def decide(name, src, dst, persist, undefine_source):
     raise DroverError("domain %r was not found on the source nor on the destination" % name)
 
 
+def finish_definitions(sconn, dconn, name, libvirt, steps):
+    """Carry out decide()'s cleanup steps: undefine a left-over source, define a transient destination."""
+    if "undefine_source" in steps:
+        sconn.lookupByName(name).undefine()
+    if "define_destination" in steps:
+        ddom = dconn.lookupByName(name)
+        dconn.defineXML(ddom.XMLDesc(libvirt.VIR_DOMAIN_XML_SECURE | libvirt.VIR_DOMAIN_XML_MIGRATABLE))
+
+
 def where_after_failure(src, dst):
     """Name where a domain runs after a failed migration: source, destination, both or none."""
     if src["active"] and dst["active"]:

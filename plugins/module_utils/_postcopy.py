@@ -25,6 +25,8 @@ import socket
 import time
 from collections import Counter
 
+from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
+
 # libvirt versions whose POSTCOPY_RESUME path dereferences NULL in the destination daemon.
 RESUME_CRASHES = {11003000}
 _PAUSED, _SHUTOFF = 3, 5
@@ -113,14 +115,18 @@ class PostcopyRecovery:
             if exc.get_error_code() != self.lv.VIR_ERR_NO_DOMAIN and self.reconnect is not None:
                 try:
                     self.dconn = self.reconnect()  # the link took the old connection with it
-                except self.lv.libvirtError:
+                except (self.lv.libvirtError, DroverError):
                     pass
             return False
         return src_state == _SHUTOFF and dst_state == 1 and dst_reason not in (10, 11)
 
     def _resume(self, resume_call, data_addr):
         """One resume attempt through libvirt, or through QEMU where libvirt's would crash."""
-        version = self.dconn.getLibVersion()
+        try:
+            version = self.dconn.getLibVersion()
+        except self.lv.libvirtError:
+            self.steps.append("destination unreachable, resume postponed")
+            return
         if version not in RESUME_CRASHES:
             self.steps.append("libvirt POSTCOPY_RESUME")
             try:

@@ -17,6 +17,9 @@ description:
   - O(state=completed) forces a pre-copy migration to finish, by switching to post-copy (the migration
     must have been started with post-copy permitted, as the V(balanced) and V(postcopy) presets do) or
     by pausing the guest.
+  - O(state=recovered) drives a migration that failed during post-copy (the guest runs on O(dest)
+    while part of its memory is still here) to the destination, resuming the stream when it is
+    broken, then leaves the domain defined on the destination only. Neither side is destroyed.
   - Nothing running, or a migration already in the asked direction, is ok and unchanged.
 author:
   - drover.libvirt maintainers (!UNKNOWN)
@@ -36,10 +39,28 @@ options:
     required: true
     aliases: [domain]
   state:
-    description: V(aborted) or V(completed).
+    description: V(aborted), V(completed) or V(recovered).
     type: str
     required: true
-    choices: [aborted, completed]
+    choices: [aborted, completed, recovered]
+  dest:
+    description: With O(state=recovered), the destination as a libvirt URI or a host name (see O(transport)).
+    type: str
+  transport:
+    description: Transport to O(dest) when it is not a URI.
+    type: str
+    choices: [ssh, tcp, tls]
+    default: ssh
+  wait:
+    description: With O(state=recovered), seconds to keep trying before failing.
+    type: int
+    default: 300
+  migration_port:
+    description:
+      - With O(state=recovered) on libvirt 11.3.0 (whose resume call crashes the destination daemon), the
+        destination port of the broken migration stream, so QEMU can resume it directly.
+      - M(drover.libvirt.migrate) finds it by itself; give it here for a migration started elsewhere.
+    type: int
   force:
     description: How to force completion with O(state=completed).
     type: str
@@ -80,8 +101,20 @@ job:
   returned: always
   type: dict
   sample: {phase: precopy, progress_percent: 64.2, remaining_bytes: 120586240}
+steps:
+  description: With O(state=recovered), what the recovery did.
+  returned: when a recovery ran
+  type: list
+  elements: str
+  sample: [QEMU migrate resume to 10.0.0.2:49152, landed on the destination after 9.0s]
+cleanup:
+  description: With O(state=recovered), definitions fixed afterwards (V(undefine_source), V(define_destination)).
+  returned: with O(state=recovered)
+  type: list
+  elements: str
+  sample: [undefine_source]
 action:
-  description: What was (or in check mode would be) done - V(abort), V(postcopy), V(pause) or nothing (null).
+  description: What was (or in check mode would be) done - V(abort), V(postcopy), V(pause), V(recover) or nothing (null).
   returned: always
   type: str
   sample: postcopy
@@ -91,6 +124,7 @@ from ansible_collections.drover.libvirt.plugins.module_utils._job_control import
     apply_job_change,
     plan_job_change,
     read_job,
+    recover,
 )
 from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_module import LibvirtModule
 
@@ -99,16 +133,24 @@ def main():
     module = LibvirtModule(
         argument_spec=dict(
             name=dict(type="str", required=True, aliases=["domain"]),
-            state=dict(type="str", required=True, choices=["aborted", "completed"]),
+            state=dict(type="str", required=True, choices=["aborted", "completed", "recovered"]),
             force=dict(type="str", choices=["postcopy", "pause"], default="postcopy"),
+            dest=dict(type="str"),
+            transport=dict(type="str", choices=["ssh", "tcp", "tls"], default="ssh"),
+            wait=dict(type="int", default=300),
+            migration_port=dict(type="int"),
         ),
+        required_if=[("state", "recovered", ["dest"])],
         supports_check_mode=True,
     )
 
     def work():
         p = module.params
-        dom = module.lookup(module.connect(p["uri"], "hypervisor"), p["name"])
+        conn = module.connect(p["uri"], "hypervisor")
+        dom = module.lookup(conn, p["name"])
         job = read_job(dom)
+        if p["state"] == "recovered":
+            return recover(module, conn, dom, job)
         action = plan_job_change(p["name"], job["phase"], p["state"], p["force"])
         if action and not module.check_mode:
             apply_job_change(dom, action)

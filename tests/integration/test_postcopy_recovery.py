@@ -8,7 +8,7 @@ import time
 import libvirt
 import pytest
 
-from labfixture import ROOT, assert_runs_only_on, heartbeat, lab, uri, wait_heartbeat_after
+from labfixture import ROOT, assert_runs_only_on, heartbeat, lab, placement, uri, wait_heartbeat_after
 
 pytestmark = pytest.mark.usefixtures("lab_up")
 
@@ -101,3 +101,49 @@ def test_stream_failed_in_qemu_is_resumed(guest):
     print("recovery steps: %s" % steps)
     assert_runs_only_on(guest, "hv3")
     wait_heartbeat_after("hv3", guest, before, timeout=60)
+
+
+def test_split_guest_is_reported_then_recovered_with_migration_job(guest):
+    """migrate gives up quickly and says the guest is split; migration_job state=recovered finishes it."""
+    src = [h for h, p in placement(guest).items() if p["active"]][0]
+    dst = {"hv1": "hv2", "hv2": "hv3", "hv3": "hv2"}[src]
+    before = heartbeat(src, guest)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "result.json")
+        proc = start_migration({"host": src, "name": guest, "dest": dst, "bandwidth": 10,
+                                "convergence_knobs": {"stall_window": 600, "min_timeout": 600,
+                                                      "postcopy_bandwidth": 5},
+                                "postcopy_recovery_wait": 5}, out)
+        try:
+            force_postcopy_early(src, guest)
+            time.sleep(1)
+            lab("exec", dst, "--", "ip", "link", "set", "eth0", "down")
+            proc.wait(timeout=300)
+        finally:
+            lab("exec", dst, "--", "ip", "link", "set", "eth0", "up")
+            if proc.poll() is None:
+                proc.kill()
+        with open(out) as f:
+            failed = json.load(f)
+    assert failed.get("failed"), failed
+    assert "FAILED IN POST-COPY" in failed["msg"] and "do not destroy either side" in failed["msg"]
+    assert failed["vm_location"] == "both"
+    stream = failed["postcopy_recovery"]["stream"]
+    assert stream and stream.startswith("10.251.0.%s:" % dst[2:]), failed["postcopy_recovery"]
+    # Neither side was destroyed: the source still holds the guest's memory.
+    conn = libvirt.open(uri(src))
+    try:
+        assert conn.lookupByName(guest).isActive()
+    finally:
+        conn.close()
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_CALLBACK_RESULT_FORMAT="json")
+    args = "name=%s state=recovered dest=%s wait=240 migration_port=%s" % (guest, dst, stream.split(":")[1])
+    rec = subprocess.run(["ansible", src, "-m", "drover.libvirt.migration_job", "-a", args, "-o"], cwd=ROOT,
+                         env=env, capture_output=True, text=True, check=False)
+    result = json.loads(rec.stdout.split(" => ", 1)[1])
+    assert not result.get("failed"), result
+    assert result["action"] == "recover" and result["changed"] is True
+    assert "undefine_source" in result["cleanup"] or not result["cleanup"]
+    print("recovered with migration_job: %s" % result["steps"])
+    assert_runs_only_on(guest, dst)
+    wait_heartbeat_after(dst, guest, before, timeout=60)
