@@ -1,7 +1,7 @@
 """Convergence presets of drover.libvirt.migrate on a guest that dirties memory faster than the link."""
 import pytest
 
-from labfixture import assert_runs_only_on, heartbeat, lab, migrate, steer_async, wait_heartbeat_after
+from labfixture import assert_runs_only_on, heartbeat, lab, migrate, placement, steer_async, wait_heartbeat_after
 
 pytestmark = pytest.mark.usefixtures("lab_up")
 
@@ -90,6 +90,22 @@ def test_minimal_downtime_keeps_its_limits_and_aborts_rather_than_pausing_longer
     assert actions(result)[-1] == "abort"
     assert_runs_only_on(name, "hv1")
     wait_heartbeat_after("hv1", name, before)
+
+
+def test_minimal_downtime_completes_when_the_link_allows(busy_guests):
+    name = busy_guests[2]
+    src = [h for h, p in placement(name).items() if p["active"]][0]
+    dst = "hv3" if src != "hv3" else "hv1"
+    before = heartbeat(src, name)
+    result = migrate(src, name=name, dest=dst, convergence="minimal_downtime")
+    assert not result.get("failed"), result
+    steps = [d["value"] for d in result["decisions"] if d["action"] == "set_downtime"]
+    assert steps and max(steps) <= 300
+    assert "postcopy" not in actions(result) and result["metrics"]["postcopy"] is False
+    assert_runs_only_on(name, dst)
+    wait_heartbeat_after(dst, name, before)
+    print("minimal_downtime: downtime %d ms, duration %d ms" % (result["metrics"]["downtime_ms"],
+                                                                result["metrics"]["duration_ms"]))
 
 
 def test_unknown_knob_fails_before_anything_moves(busy_guests):
