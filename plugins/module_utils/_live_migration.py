@@ -212,7 +212,7 @@ class LiveMigration:
                 except self.lv.libvirtError:
                     pass  # keep the last known states for the report
         if location != "destination":
-            self._fail(error, monitor, location, src, dst, was_running, timeout)
+            self._fail(error, monitor, location, src, dst, was_running, timeout, postcopy)
         if error is not None:
             self.module.warn("libvirt reported an error although %s now runs on the destination: %s"
                              % (self.name, error))
@@ -228,7 +228,7 @@ class LiveMigration:
         result["metrics"] = self._metrics(monitor, completed, wall_ms)
         result["metrics"]["postcopy"] = postcopy
 
-    def _fail(self, error, monitor, location, src, dst, was_running, timeout):
+    def _fail(self, error, monitor, location, src, dst, was_running, timeout, postcopy):
         """Report a migration that did not land, after making the guest run again where it is."""
         reason = describe(error, "migration failed") if isinstance(error, self.lv.libvirtError) \
             else ("migration failed: %s" % error if error else "migration returned without moving the domain")
@@ -242,14 +242,19 @@ class LiveMigration:
         if location == "source":
             # The copy targets this run created on the destination are garbage now.
             details["removed_from_destination"] = self.storage.undo()
+            if dst["exists"] and not dst["active"] and dst["uuid"] == src["uuid"]:
+                # It was absent before this run (decide() checked): a definition the failed
+                # migration left behind would make the domain defined on two hosts.
+                self.dconn.lookupByName(self.name).undefine()
+                details["undefined_on_destination"] = True
         resumed = False
         if location == "source" and was_running and monitor.paused_guest and src["state"] == "paused":
             self.sconn.lookupByName(self.name).resume()
             resumed = True
-        if monitor.postcopy and location in ("both", "none"):
+        if postcopy and location in ("both", "none"):
             where = ("it FAILED IN POST-COPY: its memory is split between both hosts (source %s, destination "
-                     "%s); do not destroy either side, recover it with a post-copy resume"
-                     % (src["state"], dst["state"]))
+                     "%s); do not destroy either side, finish it with drover.libvirt.migration_job "
+                     "state=recovered" % (src["state"], dst["state"]))
         else:
             where = {"source": "it is still running on the source" + (" (resumed)" if resumed else ""),
                      "both": "it is ACTIVE ON BOTH HOSTS: stop and check it by hand",

@@ -8,7 +8,7 @@ import time
 import libvirt
 import pytest
 
-from labfixture import ROOT, assert_runs_only_on, heartbeat, lab, placement, uri, wait_heartbeat_after
+from labfixture import ROOT, assert_runs_only_on, heartbeat, lab, placement, playbook, uri, wait_heartbeat_after
 
 pytestmark = pytest.mark.usefixtures("lab_up")
 
@@ -136,13 +136,17 @@ def test_split_guest_is_reported_then_recovered_with_migration_job(guest):
         assert conn.lookupByName(guest).isActive()
     finally:
         conn.close()
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_CALLBACK_RESULT_FORMAT="json")
-    args = "name=%s state=recovered dest=%s wait=240 migration_port=%s" % (guest, dst, stream.split(":")[1])
-    rec = subprocess.run(["ansible", src, "-m", "drover.libvirt.migration_job", "-a", args, "-o"], cwd=ROOT,
-                         env=env, capture_output=True, text=True, check=False)
-    result = json.loads(rec.stdout.split(" => ", 1)[1])
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "job.json")
+        proc = playbook("tests/integration/playbooks/job_module.yml",
+                        {"target": src, "result_file": out,
+                         "job_args": {"name": guest, "state": "recovered", "dest": dst, "wait": 240,
+                                      "migration_port": int(stream.split(":")[1])}})
+        assert os.path.exists(out), proc.stdout + proc.stderr
+        with open(out) as f:
+            result = json.load(f)
     assert not result.get("failed"), result
-    assert result["action"] == "recover" and result["changed"] is True
+    assert result.get("action") == "recover" and result["changed"] is True, result
     assert "undefine_source" in result["cleanup"] or not result["cleanup"]
     print("recovered with migration_job: %s" % result["steps"])
     assert_runs_only_on(guest, dst)
