@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections import deque
 
+from ansible.module_utils.parsing.convert_bool import boolean
+
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
 
 GIB = 1024 ** 3
@@ -69,9 +71,30 @@ def resolve_knobs(preset, overrides=None):
         if key not in KNOB_DEFAULTS:
             raise DroverError("unknown convergence knob %r; known: %s" % (key, ", ".join(sorted(KNOB_DEFAULTS))))
         if value is not None:
-            knobs[key] = value
+            knobs[key] = _coerce(key, value)
     _check(knobs)
     return knobs
+
+
+def _coerce(key, value):
+    """The knob's value in the type of its default; extra vars arrive as strings."""
+    default = KNOB_DEFAULTS[key]
+    try:
+        if isinstance(default, bool):
+            return boolean(value, strict=True)
+        if isinstance(default, list):
+            items = value.split(",") if isinstance(value, str) else list(value)
+            return [str(item).strip() for item in items if str(item).strip()]
+        if isinstance(value, bool):
+            raise ValueError("a boolean is not a number")
+        if isinstance(default, int) and float(value) == int(float(value)):
+            return int(float(value))
+        if isinstance(default, (int, float)):
+            return float(value)
+        return str(value)
+    except (TypeError, ValueError):
+        raise DroverError("convergence knob %s must be %s, got %r" % (
+            key, {bool: "true or false", list: "a list"}.get(type(default), "a number"), value))
 
 
 def _check(k):

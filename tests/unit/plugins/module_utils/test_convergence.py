@@ -147,3 +147,29 @@ def test_failed_postcopy_switch_falls_back_to_abort_after_the_grace():
     policy = ConvergencePolicy(knobs, GIB, timeout=20)
     taken = drive(policy, stuck(100), confirm=False)
     assert [(t, a) for t, a, _v in taken if a != "set_downtime"] == [(20.0, "postcopy"), (30.0, "abort")]
+
+
+def test_knobs_from_extra_vars_are_coerced_to_their_types():
+    knobs = resolve_knobs("balanced", {"max_downtime_ms": "300", "auto_converge": "no", "compression": "xbzrle,zstd",
+                                       "stall_ratio": "0.9", "downtime_steps": 3.0})
+    assert knobs["max_downtime_ms"] == 300 and knobs["auto_converge"] is False
+    assert knobs["compression"] == ["xbzrle", "zstd"] and knobs["stall_ratio"] == 0.9 and knobs["downtime_steps"] == 3
+
+
+@pytest.mark.parametrize("overrides,fragment", [
+    ({"max_downtime_ms": "fast"}, "max_downtime_ms must be a number, got 'fast'"),
+    ({"auto_converge": "maybe"}, "auto_converge must be true or false"),
+    ({"downtime_steps": True}, "downtime_steps must be a number"),
+    ({"compression": 5}, "compression must be a list"),
+])
+def test_knobs_of_the_wrong_type_are_refused_by_name(overrides, fragment):
+    with pytest.raises(DroverError) as err:
+        resolve_knobs("balanced", overrides)
+    assert fragment in err.value.msg
+
+
+def test_the_knobs_the_lab_tests_use_resolve_unchanged():
+    knobs = resolve_knobs("balanced", {"stall_window": 600, "min_timeout": 600, "postcopy_bandwidth": 5,
+                                       "auto_converge": False, "parallel_connections": 4, "compression": ["xbzrle"]})
+    assert (knobs["stall_window"], knobs["min_timeout"], knobs["postcopy_bandwidth"]) == (600, 600, 5)
+    assert knobs["auto_converge"] is False and knobs["compression"] == ["xbzrle"]
