@@ -6,8 +6,8 @@ PYTHON ?= python3
 export PATH := $(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 COLLECTION := build/ansible_collections/drover/libvirt
-# Outside the checkout: ansible-test would otherwise ask git, which ignores build/.
-SANITY_ROOT := /tmp/drover.libvirt-sanity
+# Outside the checkout (ansible-test would otherwise ask git, which ignores build/), one per checkout.
+SANITY_ROOT := /tmp/drover.libvirt-sanity-$(shell echo '$(CURDIR)' | md5sum | cut -c1-8)
 SANITY_TREE := $(SANITY_ROOT)/ansible_collections/drover/libvirt
 
 .PHONY: help deps venv collection lab lab-down demo test unit sanity lint integration molecule clean

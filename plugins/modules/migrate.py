@@ -187,7 +187,7 @@ EXAMPLES = r"""
     name: vm1
     dest: hv2
 
-- name: Move over TLS, send memory over the migration network, give up after 5 minutes
+- name: Move over TLS, send memory over the migration network, finish (in post-copy if need be) within 5 minutes
   drover.libvirt.migrate:
     name: db1
     dest: qemu+tls://hv7.example.com/system
