@@ -7,13 +7,11 @@ from __future__ import annotations
 
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.drover.libvirt.plugins.plugin_utils._destinations import libvirt_address
+
 
 class ActionModule(ActionBase):
-    """Replace an inventory host name in `dest` by its libvirt address, then run the module.
-
-    A host may set `drover_libvirt_uri` (its full libvirt URI) or `drover_libvirt_address`
-    (the address other hypervisors reach its libvirt daemon on); else its `ansible_host` is used.
-    """
+    """Replace an inventory host name in `dest` by its libvirt address, then run the module."""
 
     _supports_check_mode = True
     _supports_async = True
@@ -22,14 +20,10 @@ class ActionModule(ActionBase):
         task_vars = task_vars or {}
         result = super().run(tmp, task_vars)
         args = dict(self._task.args)
-        dest = args.get("dest")
-        hostvars = task_vars.get("hostvars", {})
-        if isinstance(dest, str) and "://" not in dest and dest in hostvars:
-            host = hostvars[dest]
-            uri = host.get("drover_libvirt_uri")
-            address = host.get("drover_libvirt_address") or host.get("ansible_host") or dest
-            args["dest"] = self._templar.template(uri if uri else address)
-            result["dest_inventory_host"] = dest
+        address, resolved = libvirt_address(args.get("dest"), task_vars.get("hostvars", {}), self._templar)
+        if resolved:
+            result["dest_inventory_host"] = args["dest"]
+            args["dest"] = address
         wrap_async = self._task.async_val and not self._connection.has_native_async
         result.update(self._execute_module(module_name="drover.libvirt.migrate", module_args=args,
                                            task_vars=task_vars, wrap_async=wrap_async))

@@ -1,53 +1,318 @@
 # -*- coding: utf-8 -*-
 # Copyright: drover.libvirt contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Read-only facts about a hypervisor and its domains.
+"""Read-only facts about a hypervisor and its domains (the shape in docs/facts.md).
 
+Facts that libvirt cannot tell (host bridges, filesystem types, the maintenance mark) are
+read from the host itself, so they are only known when the connection is local.
 Private to drover.libvirt; no compatibility promise.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import time
 import xml.etree.ElementTree as ET
 
+from ansible_collections.drover.libvirt.plugins.module_utils._domain_facts import (
+    SHARED_FS_TYPES, SHARED_POOL_TYPES, parse_domain_xml)
+from ansible_collections.drover.libvirt.plugins.module_utils._maintenance import read_mark
 from ansible_collections.drover.libvirt.plugins.module_utils._migration import STATE_NAMES
 
+QEMU_CONF = "/etc/libvirt/qemu.conf"
+_JOB_TYPES = {0: "none", 1: "bounded", 2: "unbounded", 3: "completed", 4: "failed", 5: "cancelled"}
+_DIRTYRATE_MEASURED = 2  # VIR_DOMAIN_DIRTYRATE_MEASURED
 
-def _version(number):
+
+def version_text(number):
     """libvirt's packed version (major * 1,000,000 + minor * 1,000 + release) as text."""
     return "%d.%d.%d" % (number // 1000000, number // 1000 % 1000, number % 1000)
 
 
-def hypervisor_facts(conn, libvirt):
+def version_tuple(text):
+    try:
+        return tuple(int(p) for p in str(text).split("."))
+    except ValueError:
+        return (0,)
+
+
+def shared_filesystems(conf_path=QEMU_CONF):
+    """Paths qemu.conf declares shared between hosts (its shared_filesystems list).
+
+    qemu.conf is libvirt's own key = value format; only this one list is read.
+    """
+    try:
+        with open(conf_path, encoding="utf-8") as handle:
+            lines = handle.read().splitlines()
+    except OSError:
+        return []
+    text, collecting = "", False
+    for line in lines:
+        stripped = line.split("#", 1)[0].strip()
+        if stripped.startswith("shared_filesystems") and "=" in stripped:
+            collecting, stripped = True, stripped.split("=", 1)[1]
+        if collecting:
+            text += stripped
+            if "]" in stripped:
+                break
+    paths, quote, current = [], None, ""
+    for char in text:
+        if quote:
+            if char == quote:
+                paths.append(current)
+                quote, current = None, ""
+            else:
+                current += char
+        elif char in "\"'":
+            quote = char
+    return [p.rstrip("/") or "/" for p in paths]
+
+
+def mount_types(mountinfo="/proc/self/mountinfo"):
+    """Mount point -> filesystem type, from the kernel's view of this mount namespace."""
+    mounts = {}
+    try:
+        with open(mountinfo, encoding="utf-8") as handle:
+            for line in handle:
+                left, _sep, right = line.partition(" - ")
+                fields = left.split()
+                if len(fields) > 4 and right:
+                    mounts[fields[4].replace("\\040", " ")] = right.split()[0]
+    except OSError:
+        pass
+    return mounts
+
+
+def path_is_shared(path, declared, mounts):
+    """True when `path` is on a declared shared path or a network filesystem, else False."""
+    for root in declared:
+        if path == root or path.startswith(root.rstrip("/") + "/"):
+            return True
+    best = ""
+    for point in mounts:
+        if (path == point or path.startswith(point.rstrip("/") + "/")) and len(point) > len(best):
+            best = point
+    return mounts.get(best) in SHARED_FS_TYPES if best else False
+
+
+def _storage(conn, local):
+    declared = shared_filesystems() if local else []
+    mounts = mount_types() if local else {}
+    pools = []
+    for pool in conn.listAllStoragePools(0):
+        root = ET.fromstring(pool.XMLDesc(0))
+        kind = root.get("type")
+        path = root.findtext("target/path")
+        active = bool(pool.isActive())
+        capacity, available = (pool.info()[1], pool.info()[3]) if active else (None, None)
+        if kind in SHARED_POOL_TYPES:
+            shared = True
+        elif local and path:
+            shared = path_is_shared(path, declared, mounts)
+        else:
+            shared = None
+        pools.append({"pool": pool.name(), "type": kind, "path": path, "active": active,
+                      "shared": shared, "capacity_bytes": capacity, "available_bytes": available})
+    pools.sort(key=lambda p: p["pool"])
+    known = {p["path"] for p in pools if p["path"]}
+    # Shared paths declared to libvirt but not a pool still tell where shared disks live.
+    for path in declared:
+        if path not in known:
+            pools.append({"pool": None, "type": "declared", "path": path, "active": True, "shared": True,
+                          "capacity_bytes": None, "available_bytes": None})
+    return pools
+
+
+def _networks(conn):
+    found = []
+    for net in conn.listAllNetworks(0):
+        root = ET.fromstring(net.XMLDesc(0))
+        bridge, mtu, forward = root.find("bridge"), root.find("mtu"), root.find("forward")
+        found.append({"name": net.name(), "active": bool(net.isActive()),
+                      "bridge": bridge.get("name") if bridge is not None else None,
+                      "mtu": int(mtu.get("size")) if mtu is not None and mtu.get("size") else None,
+                      "forward": forward.get("mode", "nat") if forward is not None else "none"})
+    return sorted(found, key=lambda n: n["name"])
+
+
+def _bridges(sys_net="/sys/class/net"):
+    found = []
+    try:
+        names = sorted(os.listdir(sys_net))
+    except OSError:
+        return found
+    for name in names:
+        if os.path.isdir(os.path.join(sys_net, name, "bridge")):
+            try:
+                with open(os.path.join(sys_net, name, "mtu"), encoding="ascii") as handle:
+                    mtu = int(handle.read().strip())
+            except (OSError, ValueError):
+                mtu = None
+            found.append({"name": name, "mtu": mtu})
+    return found
+
+
+def _cpu(conn, caps, arch, virt_type):
+    cpu = caps.find("host/cpu")
+    topo = cpu.find("topology") if cpu is not None else None
+    info = conn.getInfo()
+    facts = {"model": cpu.findtext("model") if cpu is not None else None,
+             "vendor": cpu.findtext("vendor") if cpu is not None else None,
+             "sockets": int(topo.get("sockets")) if topo is not None else info[5],
+             "cores": int(topo.get("cores")) if topo is not None else info[6],
+             "threads": int(topo.get("threads")) if topo is not None else info[7],
+             "count": info[2], "host_model": None, "usable_models": []}
+    try:
+        dcaps = ET.fromstring(conn.getDomainCapabilities(None, arch, None, virt_type, 0))
+    except Exception:  # pylint: disable=broad-except
+        return facts  # drivers without domain capabilities: the model names stay unknown
+    for mode in dcaps.findall("cpu/mode"):
+        if mode.get("name") == "host-model" and mode.get("supported") == "yes":
+            facts["host_model"] = mode.findtext("model")
+        if mode.get("name") == "custom" and mode.get("supported") == "yes":
+            facts["usable_models"] = sorted({m.text for m in mode.findall("model")
+                                             if m.get("usable") == "yes" and m.text})
+    return facts
+
+
+def _hugepages(caps):
+    pages = {}
+    for cell in caps.findall("host/topology/cells/cell"):
+        for page in cell.findall("pages"):
+            size = int(page.get("size", "0"))
+            if page.get("unit", "KiB") == "KiB" and size > 4:
+                pages[size] = pages.get(size, 0) + int(page.text or 0)
+    return pages
+
+
+def hypervisor_facts(conn, libvirt, local, storage):
     caps = ET.fromstring(conn.getCapabilities())
+    arch = caps.findtext("host/cpu/arch")
+    guests = [g for g in caps.findall("guest") if g.find("arch") is not None
+              and g.find("arch").get("name") == arch]
+    domain_types = {d.get("type") for g in guests for d in g.findall("arch/domain")}
+    virt_type = "kvm" if "kvm" in domain_types else "qemu"
+    machines = sorted({m.text for g in guests for m in g.findall("arch/machine") if m.text}
+                      | {m.get("canonical") for g in guests for m in g.findall("arch/machine")
+                         if m.get("canonical")})
+    stats = conn.getMemoryStats(libvirt.VIR_NODE_MEMORY_STATS_ALL_CELLS, 0)
+    hugepages = []
+    for size, total in sorted(_hugepages(caps).items()):
+        try:
+            free = sum(conn.getFreePages([size], 0, 1 << 16, 0).get(0, {}).values()) if total else 0
+        except libvirt.libvirtError:
+            free = None
+        hugepages.append({"size_kib": size, "total": total, "free": free})
+    # Every active domain counts, incoming migrations included: their memory is taken.
+    active = [d.info() for d in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE)]
     return {
         "hostname": conn.getHostname(),
         "uri": conn.getURI(),
         "host_uuid": caps.findtext("host/uuid"),
-        "libvirt_version": _version(conn.getLibVersion()),
-        "hypervisor_version": _version(conn.getVersion()),
-        "libvirt_python_version": _version(libvirt.getVersion()),
+        "libvirt_version": version_text(conn.getLibVersion()),
+        "hypervisor_version": version_text(conn.getVersion()),
+        "libvirt_python_version": version_text(libvirt.getVersion()),
+        "arch": arch,
+        "virt_type": virt_type,
+        "cpu": _cpu(conn, caps, arch, virt_type),
+        "machine_types": machines,
+        "memory": {"total_kib": stats.get("total", 0),
+                   "free_kib": stats.get("free", 0) + stats.get("buffers", 0) + stats.get("cached", 0),
+                   "committed_kib": sum(info[2] for info in active),
+                   "hugepages": hugepages},
+        "vcpus": {"physical": conn.getInfo()[2], "allocated": sum(info[3] for info in active)},
+        "storage": storage,
+        "networks": _networks(conn),
+        "bridges": _bridges() if local else [],
+        "maintenance": read_mark() if local else None,
     }
 
 
-def domain_facts(dom):
-    """Name, identity, state and size of one domain, from its state and XML."""
+def _job(dom):
+    try:
+        stats = dom.jobStats(0)
+    except Exception:  # pylint: disable=broad-except
+        return None  # domains that cannot report jobs (shut off) have none
+    kind = stats.get("type", 0)
+    if kind in (0, 3, 4, 5):
+        return None
+    return {"type": _JOB_TYPES.get(kind, str(kind)), "operation": stats.get("operation")}
+
+
+def domain_facts(dom, storage, libvirt):
+    """Everything docs/facts.md lists for one domain: state from libvirt, the rest from its XML."""
     state, reason = dom.state()
-    root = ET.fromstring(dom.XMLDesc(0))
-    memory = root.find("memory")
-    unit = memory.get("unit", "KiB") if memory is not None else "KiB"
-    scale = {"KiB": 1, "k": 1, "MiB": 1024, "M": 1024, "GiB": 1048576, "G": 1048576}.get(unit, 1)
-    return {
+    active = bool(dom.isActive())
+    facts = parse_domain_xml(dom.XMLDesc(0), storage)
+    if active:
+        info = dom.info()
+        facts["current_memory_kib"] = info[2]
+        facts["vcpus"] = info[3]
+    facts.update({
         "name": dom.name(),
         "uuid": dom.UUIDString(),
         "state": STATE_NAMES.get(state, str(state)),
         "state_reason": reason,
-        "active": bool(dom.isActive()),
+        "active": active,
         "persistent": bool(dom.isPersistent()),
-        "memory_kib": int(memory.text) * scale if memory is not None else 0,
-        "vcpus": int(root.findtext("vcpu", "0")),
-    }
+        "dirty_rate_mib_s": None,
+        "job": _job(dom) if active else None,
+    })
+    for disk in facts["disks"]:
+        disk["capacity_bytes"] = None
+        if disk["path"] and disk["target"] and disk["type"] in ("file", "block"):
+            try:
+                disk["capacity_bytes"] = dom.blockInfo(disk["target"], 0)[0]
+            except libvirt.libvirtError:
+                pass  # e.g. an empty CD-ROM or a file that is gone: size unknown
+    return facts
 
 
-def list_domains(conn):
-    return sorted((domain_facts(d) for d in conn.listAllDomains(0)), key=lambda d: d["name"])
+def measure_dirty_rates(conn, doms, facts_by_name, seconds, libvirt):
+    """Ask QEMU to sample each running domain's dirty pages for `seconds`, then read the rates."""
+    started = []
+    for dom in doms:
+        if facts_by_name[dom.name()]["active"]:
+            try:
+                dom.startDirtyRateCalc(seconds, 0)
+                started.append(dom)
+            except libvirt.libvirtError:
+                pass  # another calculation running, or QEMU without it: stays null
+    if not started:
+        return
+    deadline = time.monotonic() + seconds + 5
+    time.sleep(seconds)
+    pending = list(started)
+    while pending and time.monotonic() < deadline:
+        for dom, record in conn.domainListGetStats(pending, libvirt.VIR_DOMAIN_STATS_DIRTYRATE, 0):
+            if record.get("dirtyrate.calc_status") == _DIRTYRATE_MEASURED:
+                facts_by_name[dom.name()]["dirty_rate_mib_s"] = record.get("dirtyrate.megabytes_per_second")
+                pending = [d for d in pending if d.name() != dom.name()]
+        if pending:
+            time.sleep(0.2)
+
+
+def agent_ping(dom, libvirt_qemu, timeout=5):
+    """True when the guest agent answers guest-ping, False when it does not."""
+    try:
+        libvirt_qemu.qemuAgentCommand(dom, json.dumps({"execute": "guest-ping"}), timeout, 0)
+        return True
+    except Exception:  # pylint: disable=broad-except
+        return False
+
+
+def gather(conn, libvirt, libvirt_qemu, local, dirty_rate_seconds=0, ping_agents=False, names=None):
+    """(hypervisor facts, domain facts sorted by name) for one connection."""
+    storage = _storage(conn, local)
+    doms = [d for d in conn.listAllDomains(0) if names is None or d.name() in names]
+    facts_by_name = {d.name(): domain_facts(d, storage, libvirt) for d in doms}
+    if dirty_rate_seconds:
+        measure_dirty_rates(conn, doms, facts_by_name, dirty_rate_seconds, libvirt)
+    if ping_agents and libvirt_qemu is not None:
+        for dom in doms:
+            facts = facts_by_name[dom.name()]
+            if facts["active"] and facts["agent"]["channel"]:
+                facts["agent"]["responding"] = agent_ping(dom, libvirt_qemu)
+    domains = sorted(facts_by_name.values(), key=lambda d: d["name"])
+    return hypervisor_facts(conn, libvirt, local, storage), domains

@@ -10,8 +10,13 @@ module: hypervisor_info
 short_description: Facts about one libvirt hypervisor and its domains
 version_added: 0.1.0
 description:
-  - Reads the identity and versions of a hypervisor and lists every domain it knows, running or
-    defined. Changes nothing.
+  - Reads what placement and preflight need to know about a hypervisor (identity, versions, CPU,
+    memory, vCPUs, storage, networks, maintenance mark) and about every domain it knows, running or
+    defined (size, CPU, machine type, disks, interfaces, host devices, migration blockers,
+    placement tags, optionally a measured dirty rate). Changes nothing.
+  - The shape is documented in C(docs/facts.md) of the collection; fields are only ever added.
+  - Host bridges, filesystem types and the maintenance mark are read from the host itself, so they
+    are only known when the module runs on the hypervisor with a local O(uri).
 author:
   - drover.libvirt maintainers (!UNKNOWN)
 extends_documentation_fragment:
@@ -23,7 +28,25 @@ attributes:
   diff_mode:
     support: none
     description: Nothing changes, so there is no diff.
-options: {}
+options:
+  domains:
+    description:
+      - Only report these domains. The hypervisor's memory and vCPU totals still count every domain.
+    type: list
+    elements: str
+  dirty_rate_seconds:
+    description:
+      - Measure each running domain's page dirty rate by sampling for this many seconds
+        (libvirt's dirty-rate calculation), reported as RV(domains[].dirty_rate_mib_s).
+      - V(0) skips the measurement; the rate is then null.
+    type: int
+    default: 0
+  agent_ping:
+    description:
+      - Ping the QEMU guest agent of every running domain that has an agent channel and report
+        whether it answered, as RV(domains[].agent.responding).
+    type: bool
+    default: false
 """
 
 EXAMPLES = r"""
@@ -34,11 +57,16 @@ EXAMPLES = r"""
 - name: Names of the running domains
   ansible.builtin.debug:
     msg: "{{ hv.domains | selectattr('state', 'equalto', 'running') | map(attribute='name') | list }}"
+
+- name: Measure how fast the running domains dirty their memory (5 s sample)
+  drover.libvirt.hypervisor_info:
+    dirty_rate_seconds: 5
+  register: hv_rates
 """
 
 RETURN = r"""
 hypervisor:
-  description: Identity and versions of the hypervisor.
+  description: The hypervisor; every field is described in C(docs/facts.md).
   returned: always
   type: dict
   contains:
@@ -66,8 +94,47 @@ hypervisor:
       description: Version of the libvirt library the module ran with.
       type: str
       sample: 11.3.0
+    arch:
+      description: Host architecture.
+      type: str
+      sample: x86_64
+    virt_type:
+      description: V(kvm) when QEMU can use KVM here, else V(qemu) (TCG).
+      type: str
+    cpu:
+      description: Host CPU (model, vendor, topology, count), QEMU's host-model CPU and the named CPU models QEMU can run here.
+      type: dict
+    machine_types:
+      description: Machine types QEMU supports here, aliases included.
+      type: list
+      elements: str
+    memory:
+      description: Total, free (free + buffers + cache) and committed (to active domains) memory in KiB, and hugepages per size.
+      type: dict
+      sample: {total_kib: 24684032, free_kib: 23456000, committed_kib: 262144, hugepages: []}
+    vcpus:
+      description: Physical CPUs and vCPUs allocated to active domains.
+      type: dict
+      sample: {physical: 2, allocated: 2}
+    storage:
+      description: Storage pools and declared shared paths, with whether each is shared with other hosts (null when unknown).
+      type: list
+      elements: dict
+      sample: [{pool: shared, type: dir, path: /srv/drover/shared, active: true, shared: true,
+                capacity_bytes: 1000000, available_bytes: 500000}]
+    networks:
+      description: libvirt networks with state, bridge, MTU and forward mode.
+      type: list
+      elements: dict
+    bridges:
+      description: Host bridges and their MTU (local connections only).
+      type: list
+      elements: dict
+    maintenance:
+      description: The maintenance mark set by M(drover.libvirt.host_maintenance), or null.
+      type: dict
 domains:
-  description: Every domain of the hypervisor, sorted by name; empty when there is none.
+  description: The domains of the hypervisor, sorted by name; empty when there is none.
   returned: always
   type: list
   elements: dict
@@ -93,24 +160,77 @@ domains:
     memory_kib:
       description: Maximum memory in KiB.
       type: int
+    current_memory_kib:
+      description: Current memory in KiB.
+      type: int
     vcpus:
       description: Number of virtual CPUs.
       type: int
+    cpu:
+      description: CPU mode, model and check of the definition.
+      type: dict
+    machine:
+      description: Machine type.
+      type: str
+    disks:
+      description: Disks with target, device, type, path, format, read-only, shared (null when unknown), pool and capacity.
+      type: list
+      elements: dict
+    interfaces:
+      description: Network interfaces with type, source network or bridge, MAC and model.
+      type: list
+      elements: dict
+    hostdevs:
+      description: Host devices assigned to the domain.
+      type: list
+      elements: dict
+    blockers:
+      description: What stops a live migration of this domain (kind and detail); empty when nothing does.
+      type: list
+      elements: dict
+    tags:
+      description: Placement tags from the domain metadata (anti_affinity, affinity, pinned, labels).
+      type: dict
+      sample: {anti_affinity: [web], affinity: [], pinned: false, labels: {tier: db}}
+    agent:
+      description: Whether a guest agent channel exists, is connected, and (with O(agent_ping)) answered.
+      type: dict
+    dirty_rate_mib_s:
+      description: Measured dirty rate in MiB/s, null unless O(dirty_rate_seconds) is set.
+      type: int
+    job:
+      description: The libvirt job running on the domain (type and operation), or null.
+      type: dict
   sample: [{name: vm1, uuid: 0b5c..., state: running, state_reason: 1, active: true,
             persistent: true, memory_kib: 131072, vcpus: 1}]
 """
 
-from ansible_collections.drover.libvirt.plugins.module_utils._inventory import hypervisor_facts, list_domains
+from ansible_collections.drover.libvirt.plugins.module_utils._inventory import gather
 from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_module import LibvirtModule
+from ansible_collections.drover.libvirt.plugins.module_utils._uri import parse_uri
 
 
 def main():
-    module = LibvirtModule(argument_spec={}, supports_check_mode=True)
+    module = LibvirtModule(
+        argument_spec=dict(
+            domains=dict(type="list", elements="str"),
+            dirty_rate_seconds=dict(type="int", default=0),
+            agent_ping=dict(type="bool", default=False),
+        ),
+        supports_check_mode=True,
+    )
 
     def work():
-        conn = module.connect(module.params["uri"], "hypervisor")
-        return {"changed": False, "hypervisor": hypervisor_facts(conn, module.libvirt),
-                "domains": list_domains(conn)}
+        params = module.params
+        if not 0 <= params["dirty_rate_seconds"] <= 60:
+            module.fail_json(msg="dirty_rate_seconds must be between 0 and 60, got %d" % params["dirty_rate_seconds"])
+        conn = module.connect(params["uri"], "hypervisor")
+        local = not parse_uri(params["uri"])["host"]
+        names = set(params["domains"]) if params["domains"] is not None else None
+        hypervisor, domains = gather(conn, module.libvirt, module.libvirt_qemu, local,
+                                     dirty_rate_seconds=params["dirty_rate_seconds"],
+                                     ping_agents=params["agent_ping"], names=names)
+        return {"changed": False, "hypervisor": hypervisor, "domains": domains}
 
     module.run(work)
 

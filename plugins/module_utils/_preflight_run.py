@@ -1,0 +1,121 @@
+# -*- coding: utf-8 -*-
+# Copyright: drover.libvirt contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Run the preflight checks of this host's domains against each destination.
+
+Glue between facts (_inventory), probes (_preflight_probes) and the pure checks (_preflight).
+A destination that cannot be reached is a failed check, not a failed task: the report must
+cover every pair. Private to drover.libvirt; no compatibility promise.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.drover.libvirt.plugins.module_utils import _preflight as checks
+from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
+from ansible_collections.drover.libvirt.plugins.module_utils._inventory import gather, measure_dirty_rates
+from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_module import describe
+from ansible_collections.drover.libvirt.plugins.module_utils._preflight_probes import (
+    StorageProbe, compare_cpu, find_defined, parse_port_range, probe_ports)
+from ansible_collections.drover.libvirt.plugins.module_utils._uri import destination_uri, parse_uri
+
+
+def _selected(domains, names, include_shutoff):
+    if names is None:
+        return [d for d in domains if d["active"] or (include_shutoff and d["persistent"])]
+    known = {d["name"]: d for d in domains}
+    missing = [n for n in names if n not in known]
+    if missing:
+        raise DroverError("domain %s not found on this hypervisor; nothing was checked" % ", ".join(missing))
+    return [known[n] for n in names]
+
+
+def _destinations(params):
+    labels = params["destination_names"] or params["destinations"]
+    if len(labels) != len(params["destinations"]):
+        raise DroverError("destination_names must name each of the %d destinations" % len(params["destinations"]))
+    dests = []
+    for label, dest in zip(labels, params["destinations"]):
+        uri = destination_uri(dest, params["transport"])
+        dests.append({"name": label, "uri": uri, "address": parse_uri(uri)["host"]})
+    if len({d["name"] for d in dests}) != len(dests):
+        raise DroverError("destinations are listed twice: %s" % ", ".join(d["name"] for d in dests))
+    return dests
+
+
+def _pair_checks(ctx, dom, dest, dst_hv, dst_conn):
+    name = dest["name"]
+    found = [checks.check("reachability", "pass", "connected to %s at %s" % (name, dest["uri"]))]
+    found.append(checks.check_host_uuid(ctx["source"], dst_hv, name))
+    found.append(checks.check_versions(ctx["source"], dst_hv, name))
+    found.append(checks.check_machine_type(dom, dst_hv, name))
+    found.append(checks.check_cpu(dom, compare_cpu(dst_conn, ctx["libvirt"], dom, ctx["xml"][dom["name"]], dst_hv,
+                                                   ctx["caps"]), name))
+    probes = {}
+    for disk in dom["disks"]:
+        if disk["path"] and disk["type"] in ("file", "block") and not (disk["readonly"] and disk["device"] == "cdrom"):
+            probes[disk["path"]] = (ctx["storage"].probe(dst_conn, name, disk["path"]) if ctx["local"]
+                                    else {"shared": disk["shared"], "how": "pool facts (remote source)"})
+    found.append(checks.check_storage(dom, probes, name, ctx["params"]["copy_storage"], dst_hv["storage"]))
+    bridges = {b["name"]: b["mtu"] for b in dst_hv.get("bridges", [])}
+    found.append(checks.check_network(dom, ctx["source"], dst_hv, name, bridges))
+    found.append(checks.check_capacity(dom, dst_hv, name, ctx["params"]["reserved_memory_mib"],
+                                       ctx["params"]["vcpu_ratio"], (ctx["params"]["pending"] or {}).get(name)))
+    found.append(checks.check_blockers(dom))
+    found.append(checks.check_defined(dom, find_defined(dst_conn, ctx["libvirt"], dom), name))
+    found.append(checks.check_connectivity(ctx["ports"][name], name))
+    found.append(checks.check_convergence(dom, ctx["params"]["bandwidth"], ctx["params"]["convergence"]))
+    mark = dst_hv.get("maintenance")
+    if mark:
+        found.append(checks.check("maintenance", "fail", "%s is marked %s (%s); placement must not choose it"
+                                  % (name, mark.get("state"), mark.get("reason") or "no reason given"), **mark))
+    return found
+
+
+def run_preflight(module):
+    params = module.params
+    lv = module.libvirt
+    try:
+        parse_port_range(params["migration_ports"])
+    except ValueError as exc:
+        raise DroverError("migration_ports: %s" % exc)
+    dests = _destinations(params)
+    src_conn = module.connect(params["uri"], "source")
+    local = not parse_uri(params["uri"])["host"]
+    src_hv, src_domains = gather(src_conn, lv, None, local)
+    doms = _selected(src_domains, params["domains"], params["include_shutoff"])
+    if params["dirty_rate_seconds"]:
+        by_name = {d["name"]: d for d in doms}
+        measure_dirty_rates(src_conn, [src_conn.lookupByName(n) for n in by_name], by_name,
+                            params["dirty_rate_seconds"], lv)
+    ctx = {"params": params, "libvirt": lv, "local": local, "source": src_hv,
+           "caps": src_conn.getCapabilities(), "storage": StorageProbe(lv), "ports": {},
+           # The migratable definition is what the destination receives and starts QEMU with.
+           "xml": {d["name"]: src_conn.lookupByName(d["name"]).XMLDesc(lv.VIR_DOMAIN_XML_MIGRATABLE) for d in doms}}
+    given = params["destination_facts"] or {}
+    results = []
+    try:
+        for dest in dests:
+            ctx["ports"][dest["name"]] = probe_ports(dest["address"], params["migration_ports"], params["port_timeout"])
+            try:
+                dst_conn = module.connect(dest["uri"], "destination")
+                dst_hv, _dst_domains = gather(dst_conn, lv, None, False)
+            except (DroverError, lv.libvirtError) as exc:
+                reason = exc.msg if isinstance(exc, DroverError) else describe(exc, "cannot read %s" % dest["name"])
+                for dom in doms:
+                    results.append(checks.verdict(dom["name"], src_hv["hostname"], dest["name"], dest["uri"],
+                                                  [checks.check("reachability", "fail", reason)]))
+                continue
+            # Facts gathered on the destination itself know its bridges and maintenance mark.
+            extra = given.get(dest["name"], {})
+            extra = extra.get("hypervisor", extra) if isinstance(extra, dict) else {}
+            for key in ("bridges", "maintenance"):
+                if extra.get(key) is not None:
+                    dst_hv[key] = extra[key]
+            for dom in doms:
+                results.append(checks.verdict(dom["name"], src_hv["hostname"], dest["name"], dest["uri"],
+                                              _pair_checks(ctx, dom, dest, dst_hv, dst_conn)))
+    finally:
+        ctx["storage"].cleanup()
+    summary = {s: sum(1 for r in results if r["status"] == s) for s in ("pass", "warn", "fail")}
+    return {"changed": False, "source": src_hv["hostname"], "results": results, "summary": summary,
+            "domains": [d["name"] for d in doms], "destinations": [d["name"] for d in dests]}
