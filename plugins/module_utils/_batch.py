@@ -1,0 +1,295 @@
+# -*- coding: utf-8 -*-
+# Copyright: drover.libvirt contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Carry out many moves off one hypervisor in parallel, within concurrency caps.
+
+One process runs them all, so the per-VM cost beyond the libvirt job is a thread and a few
+libvirt calls on cached connections, not an Ansible task. A move starts when a global slot and
+an inbound slot of its destination are free; a move that failed while the domain still runs
+on the source is retried on its next alternate destination.
+Private to drover.libvirt; no compatibility promise.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import threading
+import time
+from collections import Counter
+
+from ansible_collections.drover.libvirt.plugins.module_utils._cold_move import DefinitionMove, shut_down
+from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
+from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_module import describe
+from ansible_collections.drover.libvirt.plugins.module_utils._live_migration import LiveMigration
+from ansible_collections.drover.libvirt.plugins.module_utils._migration import presence, where_after_failure
+from ansible_collections.drover.libvirt.plugins.module_utils._uri import destination_uri
+
+METHODS = ("live", "cold", "define", "shutdown")
+_DONE = {"live": "migrated", "cold": "moved_cold", "define": "defined", "shutdown": "shut_down"}
+# Options of the migrate module a batch passes through to every live migration.
+PASS_THROUGH = ("transport", "bandwidth", "timeout", "convergence", "convergence_knobs", "tls",
+                "postcopy_recovery_wait", "remove_source_volumes", "poll_interval")
+
+
+def now_iso():
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
+
+
+class SharedConnections:
+    """The module's connect(), cached per URI: threads share one connection per host."""
+
+    def __init__(self, module):
+        self.module = module
+        self.lock = threading.Lock()
+        self.cache = {}
+
+    def connect(self, uri, role):
+        with self.lock:
+            conn = self.cache.get(uri)
+            try:
+                if conn is not None and conn.isAlive():
+                    return conn
+            except self.module.libvirt.libvirtError:
+                pass  # closed by a recovery that reconnects: open a new one
+            conn = self.module.connect(uri, role)
+            self.cache[uri] = conn
+            return conn
+
+
+class _MigrationContext:
+    """What LiveMigration reads from a module, for one move of a batch."""
+
+    def __init__(self, module, connections, params):
+        self.params = params
+        self.libvirt = module.libvirt
+        self.libvirt_qemu = module.libvirt_qemu
+        self.connect = connections.connect
+        self.warnings = []
+
+    def warn(self, msg):
+        self.warnings.append(msg)
+
+
+def normalize_moves(moves):
+    """Validate the moves; every error names the move. Returns tasks in the given order."""
+    tasks, seen = [], set()
+    for index, move in enumerate(moves):
+        where = "moves[%d]" % index
+        if not isinstance(move, dict) or not move.get("domain"):
+            raise DroverError("%s needs a domain name" % where)
+        name = move["domain"]
+        if name in seen:
+            raise DroverError("%s: domain %s is listed twice" % (where, name))
+        seen.add(name)
+        method = move.get("method") or "live"
+        if method not in METHODS:
+            raise DroverError("%s: method %r is not one of %s" % (where, method, ", ".join(METHODS)))
+        candidates = []
+        if method != "shutdown":
+            if not move.get("destination"):
+                raise DroverError("%s: domain %s needs a destination for method %s" % (where, name, method))
+            names = [move.get("destination_name") or move["destination"]]
+            uris = [move["destination"]]
+            for alt in move.get("alternates") or []:
+                alt = alt if isinstance(alt, dict) else {"destination": alt}
+                uris.append(alt["destination"])
+                names.append(alt.get("destination_name") or alt["destination"])
+            candidates = list(zip(names, uris))
+        tasks.append({"name": name, "method": method, "copy_storage": bool(move.get("copy_storage")),
+                      "candidates": candidates, "tries": [], "order": index})
+    return tasks
+
+
+class BatchMover:
+    def __init__(self, module, connections=None):
+        self.module = module
+        self.lv = module.libvirt
+        p = module.params
+        if p["max_parallel"] < 1 or p["max_per_destination"] < 1:
+            raise DroverError("max_parallel and max_per_destination must be at least 1")
+        if p["retries"] < 0:
+            raise DroverError("retries must be 0 or more")
+        self.tasks = normalize_moves(p["moves"])
+        for task in self.tasks:
+            task["candidates"] = [(n, destination_uri(u, p["transport"])) for n, u in task["candidates"]]
+        self.connections = connections or SharedConnections(module)
+        self.cond = threading.Condition()
+        self.results = {}
+        self.inbound = Counter()
+        self.running = 0
+        self.peak = {"parallel": 0, "per_destination": {}}
+
+    # ------------------------------------------------------------------ scheduling
+    def run(self, check_mode):
+        started = time.monotonic()
+        self.sconn = self.connections.connect(self.module.params["uri"], "source")
+        self.source = self.module.params["source_name"] or self.sconn.getHostname()
+        if check_mode:
+            for task in self.tasks:
+                self.results[task["name"]] = self._predict(task)
+        else:
+            self._schedule()
+        results = [self.results[t["name"]] for t in sorted(self.tasks, key=lambda t: t["order"])]
+        return {"changed": any(r["status"] in _DONE.values() for r in results), "results": results,
+                "source": self.source, "wall_ms": int((time.monotonic() - started) * 1000),
+                "peak": self.peak}
+
+    def _schedule(self):
+        pending = list(self.tasks)
+        p = self.module.params
+        with self.cond:
+            while pending or self.running:
+                for task in list(pending):
+                    if self.running >= p["max_parallel"]:
+                        break
+                    dest = task["candidates"][0][0] if task["candidates"] else None
+                    if dest is not None and self.inbound[dest] >= p["max_per_destination"]:
+                        continue
+                    pending.remove(task)
+                    self._start(task, dest)
+                self.cond.wait(1.0)
+                # Retries come back to the front of the queue, in plan order.
+                pending.extend(t for t in self.tasks if t.get("requeue"))
+                for task in pending:
+                    task.pop("requeue", None)
+                pending.sort(key=lambda t: (not t["tries"], t["order"]))
+
+    def _start(self, task, dest):
+        self.running += 1
+        if dest is not None:
+            self.inbound[dest] += 1
+            self.peak["per_destination"][dest] = max(self.peak["per_destination"].get(dest, 0), self.inbound[dest])
+        self.peak["parallel"] = max(self.peak["parallel"], self.running)
+        threading.Thread(target=self._worker, args=(task, dest), name="move-%s" % task["name"], daemon=True).start()
+
+    def _worker(self, task, dest):
+        attempt = self._attempt(task)
+        with self.cond:
+            self.running -= 1
+            if dest is not None:
+                self.inbound[dest] -= 1
+            task["tries"].append(attempt)
+            retry = (attempt["status"] == "failed" and attempt.get("location") == "source"
+                     and len(task["tries"]) <= self.module.params["retries"] and len(task["candidates"]) > 1)
+            if retry:
+                task["candidates"].pop(0)
+                task["requeue"] = True
+                self._progress(task["name"], "retry", attempt)
+            else:
+                self.results[task["name"]] = self._result(task, attempt)
+                self._progress(task["name"], attempt["status"], attempt)
+            self.cond.notify_all()
+
+    # ------------------------------------------------------------------ one attempt
+    def _attempt(self, task):
+        dest_name, uri = task["candidates"][0] if task["candidates"] else (None, None)
+        attempt = {"destination": dest_name, "started_at": now_iso(), "status": "failed", "error": None,
+                   "location": None, "metrics": {}}
+        self._progress(task["name"], "start", attempt)
+        t0 = time.monotonic()
+        try:
+            if task["method"] == "live":
+                out = LiveMigration(_MigrationContext(self.module, self.connections,
+                                                      self._live_params(task, uri))).run(False)
+                attempt["metrics"] = out.get("metrics", {})
+                attempt["status"] = "migrated" if out["changed"] else "unchanged"
+            elif task["method"] == "shutdown":
+                attempt["stopped"] = shut_down(self.sconn.lookupByName(task["name"]), self.lv,
+                                               self.module.params["shutdown_timeout"])
+                attempt["status"] = "shut_down"
+            else:
+                dconn = self.connections.connect(uri, "destination")
+                report = DefinitionMove(self.sconn, dconn, self.lv, task["name"], task["copy_storage"],
+                                        self.module.params["shutdown_timeout"],
+                                        self.module.params["remove_source_volumes"]).run(task["method"] == "cold")
+                attempt.update(report)
+                attempt["status"] = _DONE[task["method"]]
+            attempt["location"] = "destination" if task["method"] != "shutdown" else "source"
+        except DroverError as exc:
+            attempt["error"] = exc.msg
+            attempt["location"] = exc.details.get("vm_location") or self._locate(task["name"], uri)
+        except self.lv.libvirtError as exc:
+            attempt["error"] = describe(exc, "move failed")
+            attempt["location"] = self._locate(task["name"], uri)
+        except Exception as exc:  # pylint: disable=broad-except
+            # A bug must not leave the other moves' results unreported: record it, locate the domain.
+            attempt["error"] = "internal error: %r" % (exc,)
+            attempt["location"] = self._locate(task["name"], uri)
+        attempt["wall_ms"] = int((time.monotonic() - t0) * 1000)
+        attempt["finished_at"] = now_iso()
+        return attempt
+
+    def _live_params(self, task, uri):
+        p = self.module.params
+        params = {k: p[k] for k in PASS_THROUGH}
+        params.update(name=task["name"], dest=uri, uri=p["uri"], dest_user=None, migration_uri=None, persist=True,
+                      undefine_source=True, copy_storage="all" if task["copy_storage"] else "none",
+                      copy_disks=[], cdrom="keep")
+        return params
+
+    def _locate(self, name, uri):
+        """Where the domain runs now, asked of both hosts (the error text is not trusted)."""
+        try:
+            src = presence(self.sconn, name, self.lv)
+        except self.lv.libvirtError:
+            return "unknown"
+        try:
+            dst = presence(self.connections.connect(uri, "destination"), name, self.lv) if uri else \
+                {"active": False}
+        except (self.lv.libvirtError, DroverError):
+            # The destination cannot be asked. Outside post-copy (which LiveMigration settles
+            # itself) a domain still active here did not leave.
+            return "source" if src["active"] else "unknown"
+        return where_after_failure(src, dst)
+
+    def _predict(self, task):
+        """Check mode: what would happen, from where the domain is now; nothing moves."""
+        dest_name, uri = task["candidates"][0] if task["candidates"] else (None, None)
+        attempt = {"destination": dest_name, "status": "planned", "error": None, "location": "source",
+                   "metrics": {}, "started_at": None, "finished_at": None, "wall_ms": 0}
+        try:
+            if task["method"] == "live":
+                LiveMigration(_MigrationContext(self.module, self.connections,
+                                                self._live_params(task, uri))).run(True)
+            else:
+                src = presence(self.sconn, task["name"], self.lv)
+                if not src["exists"]:
+                    raise DroverError("domain %s is not on this hypervisor" % task["name"])
+                if uri and presence(self.connections.connect(uri, "destination"), task["name"], self.lv)["exists"]:
+                    raise DroverError("domain %s is already defined on %s" % (task["name"], dest_name))
+        except DroverError as exc:
+            attempt.update(status="failed", error=exc.msg)
+        except self.lv.libvirtError as exc:
+            attempt.update(status="failed", error=describe(exc, "check failed"))
+        return self._result(task, attempt, tries=[attempt])
+
+    def _result(self, task, last, tries=None):
+        tries = tries or task["tries"]
+        metrics = last.get("metrics") or {}
+        duration = metrics.get("duration_ms")
+        job_ms = metrics.get("wall_ms")  # the libvirt migration call, start to return
+        return {
+            "name": task["name"], "from": self.source,
+            "to": last["destination"] if last["status"] in ("migrated", "moved_cold", "defined", "planned",
+                                                             "unchanged") else None,
+            "status": last["status"], "method": task["method"], "attempts": len(tries),
+            "downtime_ms": metrics.get("downtime_ms"), "duration_ms": duration,
+            "bytes": metrics.get("data_bytes"), "wall_ms": last.get("wall_ms"), "job_ms": job_ms,
+            # Time this run spent beyond the libvirt job itself: connections, checks, definitions.
+            "overhead_ms": (last["wall_ms"] - job_ms) if job_ms is not None and last.get("wall_ms") else None,
+            "started_at": tries[0].get("started_at"), "finished_at": last.get("finished_at"),
+            "error": last["error"], "location": last["location"],
+            "tries": [{"destination": t["destination"], "status": t["status"], "error": t["error"],
+                       "location": t["location"], "started_at": t.get("started_at"),
+                       "finished_at": t.get("finished_at")} for t in tries],
+        }
+
+    def _progress(self, name, event, attempt):
+        path = self.module.params.get("progress_file")
+        if not path:
+            return
+        line = {"time": now_iso(), "domain": name, "event": event, "destination": attempt.get("destination"),
+                "error": attempt.get("error")}
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(line, sort_keys=True) + "\n")

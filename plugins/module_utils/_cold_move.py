@@ -1,0 +1,155 @@
+# -*- coding: utf-8 -*-
+# Copyright: drover.libvirt contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Moving a domain while it is shut off: its definition, and local disks if it has any.
+
+Used for shut-off domains of a host being drained (method `define`) and for domains that
+cannot live-migrate (method `cold`: shut down, move, start). The order keeps the domain
+defined on exactly one host after any failure: the destination definition is made and started
+before the source one is removed, and removed again when that fails.
+Private to drover.libvirt; no compatibility promise.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import xml.etree.ElementTree as ET
+
+from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
+from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_module import describe
+from ansible_collections.drover.libvirt.plugins.module_utils._migration import presence
+from ansible_collections.drover.libvirt.plugins.module_utils._preflight_probes import StorageProbe
+from ansible_collections.drover.libvirt.plugins.module_utils._storage import disks_of, pool_target_path, volume_xml
+
+_CHUNK = 4 * 1024 * 1024
+
+
+def shut_down(dom, libvirt, timeout, force=True):
+    """Ask the guest to power off; destroy it when it has not within `timeout` s (if `force`).
+
+    Returns how it stopped: already_off, shutdown or destroyed.
+    """
+    if not dom.isActive():
+        return "already_off"
+    try:
+        dom.shutdown()
+    except libvirt.libvirtError:
+        pass  # no ACPI or agent: the wait below ends in a destroy
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not dom.isActive():
+            return "shutdown"
+        time.sleep(0.5)
+    if not force:
+        raise DroverError("domain %s did not shut down within %d s" % (dom.name(), timeout))
+    dom.destroy()
+    return "destroyed"
+
+
+def _pool_for(conn, path):
+    directory = os.path.dirname(path)
+    for pool in conn.listAllStoragePools(0):
+        if pool.isActive() and pool_target_path(pool.XMLDesc(0)) == directory:
+            return pool
+    return None
+
+
+def copy_volume(sconn, dconn, libvirt, path):
+    """Copy one disk image to the same path on the destination through libvirt streams."""
+    spool, dpool = _pool_for(sconn, path), _pool_for(dconn, path)
+    if spool is None or dpool is None:
+        raise DroverError("disk %s needs a copy, but no active storage pool serves %s on the %s"
+                          % (path, os.path.dirname(path), "source" if spool is None else "destination"))
+    spool.refresh(0)
+    dpool.refresh(0)
+    if os.path.basename(path) in dpool.listVolumes():
+        raise DroverError("the destination already has a volume at %s; refusing to overwrite it" % path)
+    svol = sconn.storageVolLookupByPath(path)
+    capacity = svol.info()[1]
+    fmt = "qcow2" if path.endswith(".qcow2") else "raw"
+    found = ET.fromstring(svol.XMLDesc(0)).find("target/format")
+    if found is not None and found.get("type"):
+        fmt = found.get("type")
+    dvol = dpool.createXML(volume_xml(path, capacity, fmt), 0)
+    try:
+        down, up = sconn.newStream(0), dconn.newStream(0)
+        svol.download(down, 0, 0, 0)
+        dvol.upload(up, 0, 0, 0)
+        while True:
+            data = down.recv(_CHUNK)
+            if data in (-2, None) or len(data) == 0:
+                break
+            up.send(data)
+        down.finish()
+        up.finish()
+    except libvirt.libvirtError:
+        dvol.delete(0)
+        raise
+    return capacity
+
+
+class DefinitionMove:
+    """Move one shut-off (or to-be-shut-off) domain's definition and local disks to another host."""
+
+    def __init__(self, sconn, dconn, libvirt, name, copy_storage=False, shutdown_timeout=120, remove_source_volumes=False):
+        self.sconn, self.dconn, self.lv, self.name = sconn, dconn, libvirt, name
+        self.copy_storage = copy_storage
+        self.shutdown_timeout = shutdown_timeout
+        self.remove_source_volumes = remove_source_volumes
+
+    def run(self, start_after):
+        """Returns {stopped, copied, started}; raises DroverError with vm_location on failure."""
+        src, dst = presence(self.sconn, self.name, self.lv), presence(self.dconn, self.name, self.lv)
+        if dst["exists"]:
+            raise DroverError("domain %s is already defined on the destination (%s); nothing was moved"
+                              % (self.name, dst["state"]), vm_location="source")
+        if not src["persistent"]:
+            raise DroverError("domain %s has no persistent definition on the source; only a live migration can "
+                              "move it" % self.name, vm_location="source")
+        dom = self.sconn.lookupByName(self.name)
+        xml = dom.XMLDesc(self.lv.VIR_DOMAIN_XML_INACTIVE | self.lv.VIR_DOMAIN_XML_SECURE)
+        report = {"stopped": shut_down(dom, self.lv, self.shutdown_timeout), "copied": [], "started": False}
+        copied = []
+        ddom = None
+        try:
+            if self.copy_storage:
+                probe = StorageProbe(self.lv)
+                try:
+                    local = [d["path"] for d in disks_of(xml) if d["type"] == "file" and d["path"] and d["device"] != "cdrom"
+                             and probe.probe(self.dconn, "destination", d["path"])["shared"] is False]
+                finally:
+                    probe.cleanup()
+                for path in local:
+                    copy_volume(self.sconn, self.dconn, self.lv, path)
+                    copied.append(path)
+            ddom = self.dconn.defineXML(xml)
+            if start_after:
+                ddom.create()
+                report["started"] = True
+        except (self.lv.libvirtError, DroverError) as exc:
+            self._roll_back(ddom, copied, start_after and report["stopped"] != "already_off")
+            reason = exc.msg if isinstance(exc, DroverError) else describe(exc, "cold move failed")
+            raise DroverError("%s; domain %s is back on the source" % (reason, self.name), vm_location="source")
+        dom.undefine()
+        if self.remove_source_volumes:
+            for path in copied:
+                self.sconn.storageVolLookupByPath(path).delete(0)
+        report["copied"] = copied
+        return report
+
+    def _roll_back(self, ddom, copied, restart_source):
+        if ddom is not None:
+            try:
+                if ddom.isActive():
+                    ddom.destroy()
+                ddom.undefine()
+            except self.lv.libvirtError:
+                pass
+        for path in copied:
+            try:
+                self.dconn.storageVolLookupByPath(path).delete(0)
+            except self.lv.libvirtError:
+                pass
+        if restart_source:
+            self.sconn.lookupByName(self.name).create()

@@ -1,0 +1,244 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: drover.libvirt contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: move_domains
+short_description: Move many domains off this hypervisor in parallel, within concurrency caps
+version_added: 0.1.0
+description:
+  - Carries out a list of moves from this hypervisor, usually the C(moves) of an evacuation plan
+    (filter P(drover.libvirt.evacuation_plan#filter)). Live moves use the same migration as
+    M(drover.libvirt.migrate), with its convergence policy and post-copy recovery.
+  - A move starts when fewer than O(max_parallel) moves run and its destination receives fewer
+    than O(max_per_destination); the outbound cap of this source is O(max_parallel).
+  - A move that fails while the domain still runs here is retried on its next alternate
+    destination, up to O(retries) times. After any failure the module asks both hosts where the
+    domain runs rather than trusting the error; a domain found on both hosts or on none is
+    reported and never retried.
+  - Methods; V(live) live migration; V(cold) shut the domain down (destroyed after
+    O(shutdown_timeout)), define it on the destination, copy local disks if the move says so,
+    start it there, then remove the source definition; V(define) the same for a domain that is
+    already shut off, which stays off; V(shutdown) shut it down here and move nothing.
+  - The task fails when any move failed; RV(results) still reports every move.
+author:
+  - drover.libvirt maintainers (!UNKNOWN)
+extends_documentation_fragment:
+  - drover.libvirt.connection
+attributes:
+  check_mode:
+    support: full
+    description: Checks every move as the migrate module does in check mode and reports status V(planned); nothing moves.
+  diff_mode:
+    support: none
+    description: Per-move results say what changed.
+  action:
+    support: full
+    description: Inventory host names in destinations and alternates are replaced by their libvirt address.
+  async:
+    support: full
+    description: Long batches can run with C(async) and be polled.
+options:
+  moves:
+    description:
+      - The moves, in the order to start them.
+      - Each is a dict with C(domain), C(destination) (inventory host, host name or libvirt URI),
+        optional C(alternates) (destinations to retry on, best first), C(method) (V(live) by default,
+        V(cold), V(define), V(shutdown)) and C(copy_storage) (copy disks the destination cannot see).
+    type: list
+    elements: dict
+    required: true
+  source_name:
+    description: Name of this hypervisor in results; the action plugin sets the inventory host name.
+    type: str
+  max_parallel:
+    description: Most moves running at once from this hypervisor.
+    type: int
+    default: 2
+  max_per_destination:
+    description: Most moves running at once into any one destination.
+    type: int
+    default: 1
+  retries:
+    description: How many times a failed move is retried on its next alternate destination.
+    type: int
+    default: 1
+  shutdown_timeout:
+    description: Seconds a guest gets to power off for V(cold) and V(shutdown) before it is destroyed.
+    type: int
+    default: 120
+  progress_file:
+    description: Append one JSON line per event (start, retry, done, failed) to this file on the hypervisor.
+    type: path
+  transport:
+    description: Transport of URIs built from plain host names (see M(drover.libvirt.migrate)).
+    type: str
+    choices: [ssh, tcp, tls]
+    default: ssh
+  bandwidth:
+    description: Bandwidth cap per live migration in MiB/s; V(0) for none.
+    type: int
+    default: 0
+  timeout:
+    description: Completion timeout of each live migration in seconds; default from the domain's size and the preset.
+    type: int
+  convergence:
+    description: Convergence preset of the live migrations (see M(drover.libvirt.migrate)).
+    type: str
+    choices: [balanced, minimal_downtime, postcopy, suspend_if_needed, none]
+    default: balanced
+  convergence_knobs:
+    description: Overrides of the preset's knobs (see M(drover.libvirt.migrate)).
+    type: dict
+    default: {}
+  tls:
+    description: Encrypt the migration streams with QEMU's native TLS.
+    type: bool
+    default: false
+  postcopy_recovery_wait:
+    description: Seconds to keep recovering a migration that failed in post-copy.
+    type: int
+    default: 300
+  remove_source_volumes:
+    description: After a move that copied disks, delete the source copies.
+    type: bool
+    default: false
+  poll_interval:
+    description: Seconds between progress samples of each live migration.
+    type: float
+    default: 0.5
+seealso:
+  - module: drover.libvirt.migrate
+  - module: drover.libvirt.preflight_info
+"""
+
+EXAMPLES = r"""
+- name: Drain two domains, one at a time into each destination
+  drover.libvirt.move_domains:
+    moves:
+      - {domain: vm1, destination: hv2, alternates: [hv3]}
+      - {domain: vm2, destination: hv3, alternates: [hv2]}
+    max_parallel: 2
+    max_per_destination: 1
+  register: moved
+"""
+
+RETURN = r"""
+results:
+  description: One entry per move, in the order given.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Domain name.
+      type: str
+    from:
+      description: This hypervisor.
+      type: str
+    to:
+      description: Where the domain is now defined (and runs, for live and cold moves); null when it did not move.
+      type: str
+    status:
+      description: V(migrated), V(moved_cold), V(defined), V(shut_down), V(unchanged), V(failed) or (check mode) V(planned).
+      type: str
+    method:
+      description: V(live), V(cold), V(define) or V(shutdown).
+      type: str
+    attempts:
+      description: Destinations tried.
+      type: int
+    downtime_ms:
+      description: Guest pause of the live migration.
+      type: int
+    duration_ms:
+      description: Duration of the libvirt migration job.
+      type: int
+    bytes:
+      description: Bytes the migration sent.
+      type: int
+    wall_ms:
+      description: Wall time of the last attempt, from its start to the domain settled.
+      type: int
+    job_ms:
+      description: Wall time of the libvirt migration call (its prepare, transfer and finish phases).
+      type: int
+    overhead_ms:
+      description: RV(results[].wall_ms) minus RV(results[].job_ms); what this module added (connections, checks, definitions).
+      type: int
+    started_at:
+      description: Start of the first attempt (ISO 8601, UTC).
+      type: str
+    finished_at:
+      description: End of the last attempt (ISO 8601, UTC).
+      type: str
+    error:
+      description: Why the move failed, or null.
+      type: str
+    location:
+      description: Where the domain runs after the move, V(source), V(destination), V(both), V(none) or V(unknown).
+      type: str
+    tries:
+      description: Every attempt with destination, status, error, location and times.
+      type: list
+      elements: dict
+source:
+  description: This hypervisor's name.
+  returned: always
+  type: str
+wall_ms:
+  description: Wall time of the whole batch.
+  returned: always
+  type: int
+peak:
+  description: Highest number of moves that ran at once, overall and into each destination.
+  returned: always
+  type: dict
+  sample: {parallel: 2, per_destination: {hv2: 1, hv3: 1}}
+"""
+
+from ansible_collections.drover.libvirt.plugins.module_utils._batch import BatchMover
+from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_module import LibvirtModule
+
+
+def main():
+    module = LibvirtModule(
+        argument_spec=dict(
+            moves=dict(type="list", elements="dict", required=True),
+            source_name=dict(type="str"),
+            max_parallel=dict(type="int", default=2),
+            max_per_destination=dict(type="int", default=1),
+            retries=dict(type="int", default=1),
+            shutdown_timeout=dict(type="int", default=120),
+            progress_file=dict(type="path"),
+            transport=dict(type="str", choices=["ssh", "tcp", "tls"], default="ssh"),
+            bandwidth=dict(type="int", default=0),
+            timeout=dict(type="int"),
+            convergence=dict(type="str", default="balanced",
+                             choices=["balanced", "minimal_downtime", "postcopy", "suspend_if_needed", "none"]),
+            convergence_knobs=dict(type="dict", default={}),
+            tls=dict(type="bool", default=False),
+            postcopy_recovery_wait=dict(type="int", default=300),
+            remove_source_volumes=dict(type="bool", default=False),
+            poll_interval=dict(type="float", default=0.5),
+        ),
+        supports_check_mode=True,
+    )
+
+    def work():
+        result = BatchMover(module).run(module.check_mode)
+        failed = [r["name"] for r in result["results"] if r["status"] == "failed"]
+        if failed:
+            module.close_connections()
+            module.fail_json(msg="%d of %d moves failed: %s" % (len(failed), len(result["results"]), "; ".join(
+                "%s (%s)" % (r["name"], r["error"]) for r in result["results"] if r["status"] == "failed")), **result)
+        return result
+
+    module.run(work)
+
+
+if __name__ == "__main__":
+    main()
