@@ -268,3 +268,61 @@ def verdict(domain, source, destination, uri, checks):
             "status": worst(checks), "copy_storage": bool(storage and storage[0]["details"].get("copy_storage")),
             "failed": [c["id"] for c in checks if c["status"] == "fail"],
             "checks": checks}
+
+
+def matrix_lines(results, width=14):
+    """Domain x destination at a glance, then every failure's reason; a list of lines."""
+    domains = sorted({r["domain"] for r in results})
+    dests = []
+    for r in results:
+        if r["destination"] not in dests:
+            dests.append(r["destination"])
+    cell = {(r["domain"], r["destination"]): r for r in results}
+    name_width = max([len("VM")] + [len(d) for d in domains]) + 2
+    width = max([width] + [len(d) + 2 for d in dests])
+    lines = [("VM".ljust(name_width) + "".join(d.ljust(width) for d in dests)).rstrip()]
+    for dom in domains:
+        row = dom.ljust(name_width)
+        for dest in dests:
+            verdict = cell.get((dom, dest))
+            if verdict is None:
+                text = "-"
+            elif verdict["status"] == "fail":
+                text = "FAIL(%s)" % ",".join(verdict["failed"])
+            else:
+                text = verdict["status"] + ("+copy" if verdict.get("copy_storage") else "")
+            row += (text if len(text) < width else text[:width - 2] + "…").ljust(width)
+        lines.append(row.rstrip())
+    notes = ["%s -> %s: %s: %s" % (r["domain"], r["destination"], c["id"], c["reason"])
+             for r in results for c in r["checks"] if c["status"] != "pass"]
+    if notes:
+        lines.append("")
+        lines.extend(notes)
+    return lines
+
+
+def decision(results, require="any", required_checks=None):
+    """Whether the play may go on: {ok, blocked: [{domain, reasons}], usable: {domain: [destinations]}}.
+
+    A pair is usable when none of the required checks (all when none are named) failed.
+    """
+    if require not in ("any", "all", "none"):
+        raise ValueError("require must be any, all or none, not %r" % (require,))
+    required = set(required_checks or CHECK_IDS + ("maintenance",))
+    usable, reasons = {}, {}
+    for r in results:
+        bad = [c for c in r["checks"] if c["status"] == "fail" and c["id"] in required]
+        usable.setdefault(r["domain"], [])
+        reasons.setdefault(r["domain"], [])
+        if bad:
+            reasons[r["domain"]].extend("%s: %s" % (r["destination"], c["reason"]) for c in bad)
+        else:
+            usable[r["domain"]].append(r["destination"])
+    if require == "all":
+        blocked = [d for d in sorted(usable) if reasons[d]]
+    elif require == "any":
+        blocked = [d for d in sorted(usable) if not usable[d]]
+    else:
+        blocked = []
+    return {"ok": not blocked, "blocked": [{"domain": d, "reasons": reasons[d]} for d in blocked],
+            "usable": usable}
