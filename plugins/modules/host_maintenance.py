@@ -31,7 +31,9 @@ options:
     choices: [present, absent]
     default: present
   mark:
-    description: V(draining) while domains are moved away, V(maintenance) once the host is empty.
+    description:
+      - V(draining) while domains are moved away, V(maintenance) once the host is empty.
+      - V(draining) leaves a host that is already in V(maintenance) as it is.
     type: str
     choices: [draining, maintenance]
     default: draining
@@ -100,6 +102,8 @@ def main():
         after = None
     else:
         same = before and all(before.get(k) == p[v] for k, v in (("state", "mark"), ("reason", "reason"), ("by", "by")))
+        # A host in maintenance is drained already; asking it to drain again must not demote it.
+        same = same or (before and p["mark"] == "draining" and before.get("state") == "maintenance")
         after = before if same else {
             "state": p["mark"], "reason": p["reason"], "by": p["by"],
             # Keep the original start of a maintenance when only its stage changes.
