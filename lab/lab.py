@@ -12,11 +12,13 @@ Run as root. See `lab --help` and docs/lab.md.
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import time
-import xml.sax.saxutils
+
+import lab_guests
 
 LAB_DIR = os.path.dirname(os.path.abspath(__file__))
 STATE = os.environ.get("DROVER_LAB_STATE", os.path.join(LAB_DIR, ".state"))
@@ -29,6 +31,8 @@ HOST_NS_PREFIX = LAB_NAME + "-"
 ROOT_VETH = LAB_NAME + "-ctl"
 SHARED_MNT = "/srv/drover/shared"
 LOCAL_MNT = "/srv/drover/local"
+MIGRATION_PORTS = (49152, 49215)  # QEMU's incoming migration ports on every host (qemu.conf)
+FIREWALL_CHAIN = LAB_NAME + "-block-migration"  # the only iptables chain the lab adds (in a host)
 # Directories each host gets a private copy of (mount point -> state subdir).
 PRIVATE_DIRS = {
     "/etc/libvirt": "etc",
@@ -189,8 +193,8 @@ namespaces = [ ]
 stdio_handler = "file"
 migration_host = "{ip}"
 migration_address = "{ip}"
-migration_port_min = 49152
-migration_port_max = 49215
+migration_port_min = {port_min}
+migration_port_max = {port_max}
 # Notice a dead peer within ~6 s (default ~30 s), so post-copy failure tests stay short.
 keepalive_interval = 2
 keepalive_count = 2
@@ -327,9 +331,11 @@ def write_host_config(n):
     for sub in list(PRIVATE_DIRS.values()) + ["etc/qemu", "log/qemu", "lib/images", "ssh"]:
         os.makedirs(os.path.join(d, sub), exist_ok=True)
     fmt = dict(name=host_name(n), ip=host_ip(n), uuid=host_uuid(n), dir=d, state=STATE,
-               shared=SHARED_MNT)
+               shared=SHARED_MNT, port_min=MIGRATION_PORTS[0], port_max=MIGRATION_PORTS[1])
     write(os.path.join(d, "etc", "libvirtd.conf"), LIBVIRTD_CONF.format(**fmt))
     write(os.path.join(d, "etc", "qemu.conf"), QEMU_CONF.format(**fmt))
+    # Isolated networks (`lab network`) need a firewall backend; no nft binary is installed.
+    write(os.path.join(d, "etc", "network.conf"), '# lab host %s\nfirewall_backend = "iptables"\n' % host_name(n))
     write(os.path.join(d, "ssh", "sshd_config"), SSHD_CONF.format(**fmt))
     if not os.path.exists(os.path.join(d, "ssh", "host_ed25519")):
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", host_name(n),
@@ -347,7 +353,8 @@ def ensure_host_ns(n):
     binds += [(os.path.join(STATE, "shared"), SHARED_MNT),
               (os.path.join(STATE, "ssh", "ssh_config"), "/etc/ssh/ssh_config"),
               (os.path.join(STATE, "hosts"), "/etc/hosts")]
-    script = "set -e; hostname %s; " % host_name(n)
+    # A private /dev/shm (ivshmem backing files of `lab guest --shmem`) that dies with the host.
+    script = "set -e; hostname %s; mount -t tmpfs -o size=64m,mode=1777 lab-shm /dev/shm; " % host_name(n)
     script += "; ".join("mount --bind '%s' '%s'" % b for b in binds)
     run(["unshare", "--mount=" + mnt, "--uts=" + ns_file(n, "uts"), "--propagation",
          "private", "sh", "-c", script])
@@ -438,39 +445,6 @@ def kernel_package():
 
 
 # ------------------------------------------------------------------ guests
-def guest_xml(name, memory, dirty_mb, disk):
-    e = xml.sax.saxutils.escape
-    return """<domain type='qemu'>
-  <name>{name}</name>
-  <memory unit='MiB'>{mem}</memory>
-  <vcpu>1</vcpu>
-  <os>
-    <type arch='x86_64' machine='pc'>hvm</type>
-    <kernel>{shared}/guest/vmlinuz</kernel>
-    <initrd>{shared}/guest/initrd.gz</initrd>
-    <cmdline>console=ttyS0 quiet drover.dirty_mb={dirty}</cmdline>
-  </os>
-  <cpu mode='custom' match='exact' check='none'><model fallback='forbid'>qemu64</model></cpu>
-  <on_poweroff>destroy</on_poweroff>
-  <on_reboot>restart</on_reboot>
-  <on_crash>destroy</on_crash>
-  <devices>
-    <emulator>/usr/bin/qemu-system-x86_64</emulator>
-    <disk type='file' device='disk'>
-      <driver name='qemu' type='qcow2' cache='none'/>
-      <source file='{disk}'/>
-      <target dev='vda' bus='virtio'/>
-    </disk>
-    <serial type='file'>
-      <source path='/var/log/libvirt/qemu/{name}.serial.log' append='on'/>
-      <target port='0'/>
-    </serial>
-    <memballoon model='none'/>
-  </devices>
-</domain>
-""".format(name=e(name), mem=int(memory), dirty=int(dirty_mb), shared=SHARED_MNT, disk=e(disk))
-
-
 def serial_log(n, name):
     return os.path.join(host_dir(n), "log", "qemu", "%s.serial.log" % name)
 
@@ -489,24 +463,53 @@ def last_heartbeat(n, name):
     return None
 
 
-def add_guest(name, n, memory, dirty_mb, storage, start=True, wait=False):
+def add_guest(name, n, memory, dirty_mb, storage, start=True, wait=False, **devices):
+    """Define NAME on host n unless it is defined there (an existing definition is kept), then start it.
+
+    devices: vcpus, cpu, networks, shmem, tags of lab_guests.guest_xml.
+    """
     if not name or any(c in name for c in "/'\"<>&\\ ") or name.startswith("."):
         raise LabError("guest name %r: use letters, digits, - and _" % name)
     if storage == "shared":
         disk_dir, disk = os.path.join(STATE, "shared"), "%s/%s.qcow2" % (SHARED_MNT, name)
     else:
         disk_dir, disk = os.path.join(host_dir(n), "local"), "%s/%s.qcow2" % (LOCAL_MNT, name)
+    xml = lab_guests.guest_xml(name, memory, dirty_mb, disk, SHARED_MNT, **devices)
     img = os.path.join(disk_dir, name + ".qcow2")
     if not os.path.exists(img):
         run(["qemu-img", "create", "-q", "-f", "qcow2", img, "64M"])
     xml_path = os.path.join(host_dir(n), "%s.xml" % name)
-    write(xml_path, guest_xml(name, memory, dirty_mb, disk))
     if virsh(n, "dominfo", name, check=False).returncode != 0:
+        write(xml_path, xml)
         virsh(n, "define", xml_path)
+    elif os.path.exists(xml_path) and open(xml_path).read() != xml:
+        log("%s is already defined on %s: definition kept (undefine it to apply other options)"
+            % (name, host_name(n)))
     if start and "running" not in virsh(n, "domstate", name).stdout:
         virsh(n, "start", name)
     if wait:
         wait_heartbeat(n, name)
+
+
+def define_copy(name, src, dst):
+    """Define on dst the persistent definition NAME has on src (same name and UUID); never start it."""
+    if src == dst:
+        raise LabError("--define-copy-from must name another host than --host")
+    dumped = virsh(src, "dumpxml", "--inactive", "--security-info", name, check=False)
+    if dumped.returncode != 0:
+        raise LabError("guest %s is not defined on %s" % (name, host_name(src)))
+    uuid = virsh(src, "domuuid", name).stdout.strip()
+    have = virsh(dst, "domuuid", name, check=False)
+    if have.returncode == 0:
+        if have.stdout.strip() == uuid:
+            log("%s (%s) is already defined on %s" % (name, uuid, host_name(dst)))
+            return
+        raise LabError("%s already has a domain %s with another UUID (%s, not %s)"
+                       % (host_name(dst), name, have.stdout.strip(), uuid))
+    path = os.path.join(host_dir(dst), "%s.copy.xml" % name)
+    write(path, dumped.stdout)
+    virsh(dst, "define", path)
+    log("defined %s (%s) on %s from %s, not started" % (name, uuid, host_name(dst), host_name(src)))
 
 
 def wait_heartbeat(n, name, timeout=120):
@@ -614,9 +617,13 @@ def host_status(n):
     res = virsh(n, "list", "--all", "--name", check=False)
     for name in res.stdout.split():
         domains[name] = virsh(n, "domstate", name, check=False).stdout.strip()
+    networks = {}
+    for line in virsh(n, "net-list", "--all", check=False).stdout.splitlines():
+        if len(line.split()) >= 2:
+            networks[line.split()[0]] = line.split()[1]
     return {"host": host_name(n), "address": host_ip(n),
             "libvirtd": pid_alive(os.path.join(d, "run", "libvirtd.pid")),
-            "sshd": pid_alive(os.path.join(d, "ssh", "sshd.pid")), "domains": domains}
+            "sshd": pid_alive(os.path.join(d, "ssh", "sshd.pid")), "domains": domains, "networks": networks}
 
 
 def cmd_status(args):
@@ -633,21 +640,95 @@ def cmd_status(args):
 
 
 def cmd_exec(args):
-    n = parse_host(args.host)
-    if n not in present_hosts():
-        raise LabError("%s is not up" % args.host)
+    n = up_host(args.host)
     cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
     if not cmd:
         raise LabError("exec needs a command after --")
     os.execvp("nsenter", in_host(n, cmd))
 
 
-def cmd_guest(args):
-    n = parse_host(args.host)
+def up_host(name):
+    n = parse_host(name)
     if n not in present_hosts():
-        raise LabError("%s is not up" % args.host)
+        raise LabError("%s is not up" % name)
+    return n
+
+
+def cmd_guest(args):
+    n = up_host(args.host)
+    if args.define_copy_from:
+        extra = [opt for opt, given in (("--network", args.network), ("--tag", args.tag), ("--shmem", args.shmem),
+                                        ("--cpu", args.cpu != lab_guests.DEFAULT_CPU),
+                                        ("--vcpus", args.vcpus != 1), ("--wait", args.wait)) if given]
+        if extra:
+            raise LabError("--define-copy-from copies the definition as it is; drop %s" % ", ".join(extra))
+        define_copy(args.name, up_host(args.define_copy_from), n)
+        return
     add_guest(args.name, n, args.memory, args.dirty_mb, args.storage, start=not args.no_start,
-              wait=args.wait)
+              wait=args.wait, vcpus=args.vcpus, cpu=args.cpu, networks=args.network, shmem=args.shmem,
+              tags=[lab_guests.parse_tag(t) for t in args.tag])
+
+
+def net_state(n, name):
+    """(defined, active) of libvirt network NAME on host n."""
+    res = virsh(n, "net-info", name, check=False)
+    if res.returncode != 0:
+        return False, False
+    fields = dict(line.split(":", 1) for line in res.stdout.splitlines() if ":" in line)
+    return True, fields.get("Active", "").strip() == "yes"
+
+
+def cmd_network(args):
+    """Define/start (or stop, or remove) an isolated libvirt network on a host (idempotent)."""
+    n = up_host(args.host)
+    defined, active = net_state(n, args.name)
+    if args.remove:
+        if args.mtu is not None or args.bridge or args.inactive:
+            raise LabError("--remove takes no other option")
+        if active:
+            virsh(n, "net-destroy", args.name)
+        if defined:
+            virsh(n, "net-undefine", args.name)
+        return
+    xml = lab_guests.network_xml(args.name, args.mtu, args.bridge)
+    if defined:  # redefine with its UUID, so a changed --mtu/--bridge applies
+        uuid = virsh(n, "net-uuid", args.name).stdout.strip()
+        xml = xml.replace("</name>\n", "</name>\n  <uuid>%s</uuid>\n" % uuid, 1)
+    path = os.path.join(host_dir(n), "net-%s.xml" % args.name)
+    write(path, xml)
+    virsh(n, "net-define", path)
+    if active and not args.inactive:
+        live = virsh(n, "net-dumpxml", args.name).stdout
+        mtu = re.search(r"<mtu size='(\d+)'", live)
+        bridge = re.search(r"<bridge name='([^']+)'", live)
+        if (int(mtu.group(1)) if mtu else None) != args.mtu or (args.bridge and bridge.group(1) != args.bridge):
+            log("restarting network %s on %s for the new definition" % (args.name, host_name(n)))
+            virsh(n, "net-destroy", args.name)
+            active = False
+    if args.inactive and active:
+        virsh(n, "net-destroy", args.name)
+    elif not args.inactive and not active:
+        virsh(n, "net-start", args.name)
+
+
+def cmd_firewall(args):
+    """DROP incoming TCP to QEMU's migration ports inside one host (its own netns), or undo that."""
+    n = up_host(args.host)
+    ipt = in_host(n, ["iptables", "-w", "5"])
+    chain = FIREWALL_CHAIN
+    if args.clear:
+        while run(ipt + ["-D", "INPUT", "-j", chain], check=False, quiet=True).returncode == 0:
+            pass
+        if run(ipt + ["-n", "-L", chain], check=False, quiet=True).returncode == 0:
+            run(ipt + ["-F", chain], quiet=True)
+            run(ipt + ["-X", chain], quiet=True)
+        return
+    if run(ipt + ["-n", "-L", chain], check=False, quiet=True).returncode != 0:
+        run(ipt + ["-N", chain], quiet=True)
+    run(ipt + ["-F", chain], quiet=True)
+    run(ipt + ["-A", chain, "-p", "tcp", "--dport", "%d:%d" % MIGRATION_PORTS, "-j", "DROP"], quiet=True)
+    if run(ipt + ["-C", "INPUT", "-j", chain], check=False, quiet=True).returncode != 0:
+        run(ipt + ["-I", "INPUT", "1", "-j", chain], quiet=True)
 
 
 def cmd_heartbeat(args):
@@ -692,14 +773,16 @@ def main():
     ex = sub.add_parser("exec", help="run a command inside a host: exec hv1 -- CMD...")
     ex.add_argument("host")
     ex.add_argument("cmd", nargs=argparse.REMAINDER)
-    g = sub.add_parser("guest", help="define (and start) one more guest")
+    g = sub.add_parser("guest", help="define (and start) one more guest; a defined one is kept as it is")
     g.add_argument("name")
-    g.add_argument("--host", default="hv1")
-    g.add_argument("--memory", type=int, default=128)
-    g.add_argument("--dirty-mb", type=int, default=4)
-    g.add_argument("--storage", choices=["shared", "local"], default="shared")
-    g.add_argument("--no-start", action="store_true")
+    g.add_argument("--host", default="hv1", metavar="hvN", help="where to define it (default hv1)")
+    g.add_argument("--memory", type=int, default=128, metavar="MIB", help="RAM in MiB (default 128)")
+    g.add_argument("--dirty-mb", type=int, default=4, metavar="MIB", help="MiB rewritten per second (default 4)")
+    g.add_argument("--storage", choices=["shared", "local"], default="shared", help="pool of its disk")
+    g.add_argument("--no-start", action="store_true", help="define it only")
     g.add_argument("--wait", action="store_true", help="wait for the first heartbeat")
+    lab_guests.add_guest_arguments(g)
+    lab_guests.add_fixture_parsers(sub)
     hb = sub.add_parser("heartbeat", help="last heartbeat of a guest on a host, as JSON")
     hb.add_argument("host")
     hb.add_argument("name")
@@ -712,10 +795,11 @@ def main():
     if os.geteuid() != 0:
         sys.exit("lab: must run as root")
     handlers = {"up": cmd_up, "down": cmd_down, "status": cmd_status, "exec": cmd_exec,
-                "guest": cmd_guest, "heartbeat": cmd_heartbeat, "shape": cmd_shape}
+                "guest": cmd_guest, "heartbeat": cmd_heartbeat, "shape": cmd_shape,
+                "network": cmd_network, "firewall": cmd_firewall}
     try:
         handlers[args.command](args)
-    except LabError as exc:
+    except (LabError, lab_guests.SpecError) as exc:
         sys.exit("lab: error: %s" % exc)
 
 
