@@ -200,7 +200,8 @@ class BatchMover:
                 attempt["status"] = "shut_down"
             else:
                 dconn = self.connections.connect(uri, "destination")
-                report = DefinitionMove(self.sconn, dconn, self.lv, task["name"], task["copy_storage"],
+                # A domain that moves shut off can only start where its disks are: always copy.
+                report = DefinitionMove(self.sconn, dconn, self.lv, task["name"], True,
                                         self.module.params["shutdown_timeout"],
                                         self.module.params["remove_source_volumes"]).run(task["method"] == "cold")
                 attempt.update(report)

@@ -20,8 +20,8 @@ description:
     domain runs rather than trusting the error; a domain found on both hosts or on none is
     reported and never retried.
   - Methods; V(live) live migration; V(cold) shut the domain down (destroyed after
-    O(shutdown_timeout)), define it on the destination, copy local disks if the move says so,
-    start it there, then remove the source definition; V(define) the same for a domain that is
+    O(shutdown_timeout)), copy the disks the destination cannot see (a probe file decides),
+    define and start it there, then remove the source definition; V(define) the same for a domain that is
     already shut off, which stays off; V(shutdown) shut it down here and move nothing.
   - The task fails when any move failed; RV(results) still reports every move.
 author:

@@ -104,16 +104,21 @@ def playbook(path, extra_vars=None, check=False, limit=None):
     return subprocess.run(cmd, cwd=ROOT, env=env, text=True, capture_output=True, check=False)
 
 
-def migrate(host, check=False, **module_args):
-    """Run drover.libvirt.migrate on `host` through Ansible; return the task's result."""
+def run_module(book, host, check=False, **module_args):
+    """Run a module through one of tests/integration/playbooks on `host`; return the task's result."""
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "result.json")
-        proc = playbook("tests/integration/playbooks/migrate_module.yml",
+        proc = playbook("tests/integration/playbooks/%s" % book,
                         {"target": host, "module_args": module_args, "result_file": out}, check=check)
         if not os.path.exists(out):
             raise AssertionError("no result from the module:\n%s\n%s" % (proc.stdout, proc.stderr))
         with open(out) as f:
             return json.load(f)
+
+
+def migrate(host, check=False, **module_args):
+    """Run drover.libvirt.migrate on `host` through Ansible; return the task's result."""
+    return run_module("migrate_module.yml", host, check, **module_args)
 
 
 def module_facts(host, module):
@@ -137,3 +142,28 @@ def steer_async(host, module_args, wait_phase, job_steps):
             raise AssertionError("no result from the playbook:\n%s\n%s" % (proc.stdout, proc.stderr))
         with open(out) as f:
             return json.load(f)
+
+
+def evacuate(host, check=False, **role_vars):
+    """Run playbooks/evacuate.yml -l host; return (process, evacuation report or None, preflight report or None)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        role_vars.setdefault("evacuate_report_dir", tmp)
+        proc = playbook("playbooks/evacuate.yml", role_vars, check=check, limit=host)
+        reports = [_read(os.path.join(role_vars["evacuate_report_dir"], name), json.load)
+                   for name in ("evacuation.json", "preflight.json")]
+        junit = _read(os.path.join(role_vars["evacuate_report_dir"], "evacuation.xml"), lambda f: f.read())
+        if reports[0] is not None:
+            reports[0]["junit"] = junit
+        return proc, reports[0], reports[1]
+
+
+def _read(path, how):
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return how(f)
+
+
+def maintenance_mark(host):
+    """The maintenance mark of a lab host, read as the module does (a file in its private libvirt state)."""
+    return _read(os.path.join(STATE, host, "lib", "drover", "maintenance.json"), json.load)

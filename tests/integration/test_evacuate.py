@@ -1,0 +1,188 @@
+"""Evacuating hv1 with playbooks/evacuate.yml on the lab: plan, policies, caps, verification, reports.
+
+The tests run in file order on one lab: check mode, a refusal, a partial drain (skip), a re-run,
+then the shutdown and cold policies for the VM that cannot move live, and the empty host.
+"""
+import datetime
+import os
+import time
+import xml.etree.ElementTree as ET
+
+import libvirt
+import pytest
+
+from labfixture import (HOSTS, ROOT, STATE, assert_runs_only_on, evacuate, fleet_snapshot, heartbeat, lab, maintenance_mark,
+                        placement, run_module, uri, wait_heartbeat_after)
+
+RUNNING = ["web1", "web2", "app1", "db1", "vm5", "loc1"]
+PROBE = os.path.join(ROOT, "lab", "alive")
+NO_COPY = {"evacuate_copy_storage": False, "evacuate_verify_probe_command": PROBE}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fleet():
+    """hv1 holds an anti-affinity pair, labelled VMs, a VM on local-only storage and a shut-off VM."""
+    lab("down", check=False)
+    try:
+        assert lab("up", "--guests", "0", check=False).returncode == 0
+        guests = [("web1", ["--tag", "anti-affinity=web"]), ("web2", ["--tag", "anti-affinity=web"]),
+                  ("app1", ["--tag", "label:tier=app"]), ("db1", ["--tag", "label:tier=db"]), ("vm5", []),
+                  ("loc1", ["--storage", "local"]), ("off1", ["--no-start"])]
+        for name, extra in guests:
+            proc = lab("guest", name, "--host", "hv1", "--memory", "96", "--dirty-mb", "1", *extra, check=False)
+            assert proc.returncode == 0, proc.stderr
+        for name in RUNNING:
+            lab("guest", name, "--host", "hv1", "--memory", "96", "--dirty-mb", "1", "--wait")
+        yield
+    finally:
+        lab("down", check=False)
+
+
+def intervals(results):
+    spans = []
+    for r in results:
+        if r["started_at"] and r["finished_at"]:
+            spans.append((datetime.datetime.fromisoformat(r["started_at"]),
+                          datetime.datetime.fromisoformat(r["finished_at"]), r["to"]))
+    return spans
+
+
+def most_at_once(spans, key=None):
+    """Largest number of spans that overlap at one instant (optionally per destination)."""
+    events = []
+    for start, end, dest in spans:
+        if key is None or dest == key:
+            events += [(start, 1), (end, -1)]
+    level = peak = 0
+    for _when, step in sorted(events, key=lambda e: (e[0], e[1])):
+        level += step
+        peak = max(peak, level)
+    return peak
+
+
+def test_check_mode_prints_the_plan_and_changes_nothing():
+    before = fleet_snapshot()
+    proc, report, _preflight = evacuate("hv1", check=True, evacuate_unmigratable="skip", **NO_COPY)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "wave 1: web1 hv1 ->" in proc.stdout or "wave 1: web2 hv1 ->" in proc.stdout, proc.stdout
+    assert "cannot move: loc1 on hv1" in proc.stdout
+    assert report is None, "check mode stops after the plan"
+    assert fleet_snapshot() == before
+    assert maintenance_mark("hv1") is None
+
+
+def test_a_vm_that_cannot_move_stops_the_run_before_anything_moves():
+    before = fleet_snapshot()
+    proc, _report, preflight = evacuate("hv1", **NO_COPY)
+    assert proc.returncode != 0
+    assert "Nothing was moved: loc1 cannot move" in proc.stdout, proc.stdout
+    storage = [c for r in preflight["results"] if r["domain"] == "loc1" for c in r["checks"] if c["id"] == "storage"]
+    assert storage and all(c["status"] == "fail" and "cannot see" in c["reason"] for c in storage)
+    assert fleet_snapshot() == before
+    assert maintenance_mark("hv1") is None, "the draining mark this run set is taken back"
+
+
+def test_skip_policy_drains_the_rest_within_caps_keeping_anti_affinity():
+    ticks = {name: heartbeat("hv1", name) for name in RUNNING}
+    proc, report, _preflight = evacuate("hv1", evacuate_unmigratable="skip", evacuate_max_parallel=2,
+                                        evacuate_max_per_destination=1, **NO_COPY)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
+    results = {r["name"]: r for r in report["results"]}
+    assert sorted(results) == sorted(RUNNING + ["off1"])
+    assert results["loc1"]["status"] == "skipped" and results["loc1"]["to"] is None
+    assert results["off1"]["status"] == "defined"
+    for name in ("web1", "web2", "app1", "db1", "vm5"):
+        r = results[name]
+        assert r["status"] == "migrated" and r["to"] in ("hv2", "hv3"), r
+        assert_runs_only_on(name, r["to"])
+        wait_heartbeat_after(r["to"], name, ticks[name])  # same boot: a live move
+        assert r["verify"]["ok"], r
+        assert r["downtime_ms"] is not None and r["overhead_ms"] is not None and r["overhead_ms"] >= 0
+    assert_runs_only_on("loc1", "hv1")
+    off = placement("off1")
+    assert list(off) == [results["off1"]["to"]] and not off[results["off1"]["to"]]["active"]
+    assert off[results["off1"]["to"]]["persistent"]
+    assert results["web1"]["to"] != results["web2"]["to"], "anti-affinity group web split across hosts"
+    spans = intervals(report["results"])
+    assert most_at_once(spans) <= 2
+    for host in ("hv2", "hv3"):
+        assert most_at_once(spans, host) <= 1
+    suite = ET.fromstring(report["junit"].encode())
+    suite = suite if suite.tag == "testsuite" else suite.find("testsuite")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("7", "0", "1")
+    assert report["summary"]["ok"] and report["ok"]
+    assert maintenance_mark("hv1")["state"] == "draining", "hv1 still holds loc1"
+
+
+def test_rerun_moves_only_what_is_left():
+    before = fleet_snapshot()
+    proc, report, _preflight = evacuate("hv1", evacuate_unmigratable="skip", **NO_COPY)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert [(r["name"], r["status"]) for r in report["results"]] == [("loc1", "skipped")]
+    assert fleet_snapshot() == before
+    assert "hv1                        : ok=" in proc.stdout and " changed=0 " in proc.stdout.split("PLAY RECAP")[1]
+
+
+def test_shutdown_policy_stops_the_vm_where_it_is():
+    proc, report, _preflight = evacuate("hv1", evacuate_unmigratable="shutdown", evacuate_shutdown_timeout=3,
+                                        **NO_COPY)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert [(r["name"], r["status"]) for r in report["results"]] == [("loc1", "shut_down")]
+    where = placement("loc1")
+    assert list(where) == ["hv1"] and not where["hv1"]["active"] and where["hv1"]["persistent"]
+    conn = libvirt.open(uri("hv1"))
+    try:
+        conn.lookupByName("loc1").create()
+    finally:
+        conn.close()
+    lab("guest", "loc1", "--host", "hv1", "--storage", "local", "--wait")
+
+
+def test_cold_policy_moves_the_vm_with_its_local_disk():
+    before = heartbeat("hv1", "loc1")
+    proc, report, _preflight = evacuate("hv1", evacuate_unmigratable="cold", evacuate_shutdown_timeout=3, **NO_COPY)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    [result] = report["results"]
+    assert (result["name"], result["status"], result["method"]) == ("loc1", "moved_cold", "cold")
+    dest = result["to"]
+    assert_runs_only_on("loc1", dest)
+    assert os.path.exists(os.path.join(STATE, dest, "local", "loc1.qcow2")), "the local disk was copied"
+    tick = None
+    deadline = time.time() + 60
+    while time.time() < deadline and not (tick and tick["boot_id"] != before["boot_id"]):
+        time.sleep(0.5)
+        tick = heartbeat(dest, "loc1")
+    assert tick and tick["boot_id"] != before["boot_id"], "a cold move boots the guest again: %s" % tick
+    assert result["verify"]["ok"], result
+    assert maintenance_mark("hv1")["state"] == "maintenance", "an empty host is marked in maintenance"
+
+
+def test_an_empty_host_is_ok_with_no_change():
+    before = fleet_snapshot()
+    proc, report, _preflight = evacuate("hv1", **NO_COPY)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert report["results"] == []
+    assert " changed=0 " in proc.stdout.split("PLAY RECAP")[1]
+    assert fleet_snapshot() == before
+
+
+def test_a_failed_move_is_retried_on_the_next_destination():
+    """A destination that already holds a definition of the domain refuses it; the next one takes it."""
+    name = "vm5"
+    source = [h for h in HOSTS if placement(name).get(h, {}).get("active")][0]
+    first, alternate = [h for h in ("hv2", "hv3", "hv1") if h != source][:2]
+    assert lab("guest", name, "--host", first, "--define-copy-from", source, check=False).returncode == 0
+    try:
+        result = run_module("moves_module.yml", source,
+                            moves=[{"domain": name, "destination": first, "alternates": [alternate]}])
+        assert not result.get("failed"), result
+        [moved] = result["results"]
+        assert moved["attempts"] == 2 and moved["to"] == alternate, moved
+        assert "already defined" in moved["tries"][0]["error"] and moved["tries"][0]["location"] == "source"
+    finally:
+        conn = libvirt.open(uri(first))
+        try:
+            conn.lookupByName(name).undefine()
+        finally:
+            conn.close()
+    assert_runs_only_on(name, alternate)
