@@ -42,8 +42,9 @@ from ansible_collections.drover.libvirt.plugins.module_utils._preflight import m
 
 
 def preflight_matrix(results):
-    if not isinstance(results, list) or not all(isinstance(r, dict) and "domain" in r and "destination" in r
-                                                 for r in results):
+    well_formed = isinstance(results, list) and all(
+        isinstance(r, dict) and "domain" in r and "destination" in r for r in results)
+    if not well_formed:
         raise AnsibleFilterError("preflight_matrix expects the results list of drover.libvirt.preflight_info")
     try:
         return matrix_lines(results)

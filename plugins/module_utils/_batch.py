@@ -26,6 +26,7 @@ from ansible_collections.drover.libvirt.plugins.module_utils._migration import p
 from ansible_collections.drover.libvirt.plugins.module_utils._uri import destination_uri
 
 METHODS = ("live", "cold", "define", "shutdown")
+_LANDED = ("migrated", "moved_cold", "defined", "planned", "unchanged")
 _DONE = {"live": "migrated", "cold": "moved_cold", "define": "defined", "shutdown": "shut_down"}
 # Options of the migrate module a batch passes through to every live migration.
 PASS_THROUGH = ("transport", "bandwidth", "timeout", "convergence", "convergence_knobs", "tls",
@@ -272,8 +273,7 @@ class BatchMover:
         job_ms = metrics.get("wall_ms")  # the libvirt migration call, start to return
         return {
             "name": task["name"], "from": self.source,
-            "to": last["destination"] if last["status"] in ("migrated", "moved_cold", "defined", "planned",
-                                                             "unchanged") else None,
+            "to": last["destination"] if last["status"] in _LANDED else None,
             "status": last["status"], "method": task["method"], "attempts": len(tries),
             "downtime_ms": metrics.get("downtime_ms"), "duration_ms": duration,
             "bytes": metrics.get("data_bytes"), "wall_ms": last.get("wall_ms"), "job_ms": job_ms,

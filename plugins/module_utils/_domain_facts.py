@@ -213,4 +213,3 @@ def cpu_xml(text):
     """The <cpu> element of a domain definition as XML text, or None."""
     cpu = ET.fromstring(text).find("cpu")
     return ET.tostring(cpu, encoding="unicode") if cpu is not None else None
-

@@ -208,10 +208,9 @@ def check_connectivity(probe, dest_name):
     """probe: {address, ports: {port: open|refused|timeout|unreachable|error}}."""
     bad = {p: r for p, r in probe["ports"].items() if r not in ("open", "refused")}
     if bad:
+        answers = ", ".join("%s %s" % (p, r) for p, r in sorted(bad.items()))
         return check("connectivity", "fail", "migration ports of %s at %s do not answer from here (%s); open TCP "
-                     "%s in the firewall" % (dest_name, probe["address"], ", ".join("%s %s" % (p, r) for p, r in
-                                                                                    sorted(bad.items())),
-                                            probe["range"]), **probe)
+                     "%s in the firewall" % (dest_name, probe["address"], answers, probe["range"]), **probe)
     return check("connectivity", "pass", "migration ports %s of %s at %s are reachable"
                  % (probe["range"], dest_name, probe["address"]), **probe)
 

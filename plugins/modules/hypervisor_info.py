@@ -44,7 +44,7 @@ options:
   agent_ping:
     description:
       - Ping the QEMU guest agent of every running domain that has an agent channel and report
-        whether it answered, as RV(domains[].agent.responding).
+        whether it answered, in RV(domains[].agent).
     type: bool
     default: false
 """

@@ -108,8 +108,8 @@ def test_capacity_memory_vcpus_and_pending():
     assert pending["status"] == "fail" and "pending 4608" in pending["reason"]
     cpus = pf.check_capacity(dom(vcpus=13), dst(), "hv2", 1024, 4.0)
     assert cpus["status"] == "fail" and "17 vCPUs on 4 CPUs" in cpus["reason"]
-    tight = pf.check_capacity(dom(memory_kib=5 << 20), dst(memory={"total_kib": 8 << 20, "free_kib": 1 << 20,
-                                                                    "committed_kib": 0}), "hv2", 1024, 4.0)
+    low = dst(memory={"total_kib": 8 << 20, "free_kib": 1 << 20, "committed_kib": 0})
+    tight = pf.check_capacity(dom(memory_kib=5 << 20), low, "hv2", 1024, 4.0)
     assert tight["status"] == "warn" and "kernel reports" in tight["reason"]
 
 
@@ -124,8 +124,8 @@ def test_blockers_and_defined():
 
 
 def test_connectivity():
-    ok = {"address": "10.0.0.2", "range": "49152-49215", "ports": {"49152": "refused", "49183": "refused",
-                                                                      "49215": "open"}}
+    ports = {"49152": "refused", "49183": "refused", "49215": "open"}
+    ok = {"address": "10.0.0.2", "range": "49152-49215", "ports": ports}
     assert pf.check_connectivity(ok, "hv2")["status"] == "pass"
     blocked = dict(ok, ports={"49152": "timeout", "49183": "timeout", "49215": "refused"})
     failed = pf.check_connectivity(blocked, "hv2")
