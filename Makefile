@@ -13,7 +13,7 @@ SANITY_TREE := $(SANITY_ROOT)/ansible_collections/drover/libvirt
 .PHONY: help deps venv collection lab lab-down demo test unit sanity lint integration molecule clean
 
 help:
-	@echo "make demo         install, bring up the lab, live-migrate a guest, show the result"
+	@echo "make demo         install, bring up the lab, evacuate hv1 (4 guests) live, show the report"
 	@echo "make test         install, then unit, sanity, lint, integration (lab) and Molecule"
 	@echo "make lab          bring up the lab (3 hypervisors, 4 guests on hv1)"
 	@echo "make lab-down     remove everything the lab created"
@@ -43,10 +43,10 @@ lab-down:
 
 demo: venv collection
 	lab/lab up
-	ansible-playbook playbooks/migrate.yml -e drover_vm=vm1 -e drover_to=hv2
-	ansible-playbook playbooks/migrate.yml -e drover_vm=vm1 -e drover_to=hv1
+	ansible-playbook playbooks/evacuate.yml -l hv1 -e evacuate_verify_probe_command=$(CURDIR)/lab/alive
 	lab/lab status
-	@echo "The lab stays up for you to explore (lab/lab status, lab/lab exec hv1 -- virsh list); 'make lab-down' removes it."
+	@echo "hv1 is drained and marked in maintenance; reports are in reports/. The lab stays up for you to explore"
+	@echo "(lab/lab status, lab/lab exec hv2 -- virsh list); 'make lab-down' removes it."
 
 test: venv collection
 	$(MAKE) --no-print-directory unit sanity lint integration molecule

@@ -269,29 +269,32 @@ def verdict(domain, source, destination, uri, checks):
             "checks": checks}
 
 
-def matrix_lines(results, width=14):
-    """Domain x destination at a glance, then every failure's reason; a list of lines."""
+def _cell(verdict):
+    if verdict is None:
+        return "-"
+    if verdict["status"] == "fail":
+        return "FAIL(%s)" % ",".join(verdict["failed"])
+    return verdict["status"] + ("+copy" if verdict.get("copy_storage") else "")
+
+
+def matrix_lines(results, max_width=40):
+    """Domain x destination at a glance, then every warning's and failure's reason; a list of lines."""
     domains = sorted({r["domain"] for r in results})
     dests = []
     for r in results:
         if r["destination"] not in dests:
             dests.append(r["destination"])
-    cell = {(r["domain"], r["destination"]): r for r in results}
+    cells = {(r["domain"], r["destination"]): _cell(r) for r in results}
     name_width = max([len("VM")] + [len(d) for d in domains]) + 2
-    width = max([width] + [len(d) + 2 for d in dests])
-    lines = [("VM".ljust(name_width) + "".join(d.ljust(width) for d in dests)).rstrip()]
+    widths = {d: min(max_width, max([len(d)] + [len(cells.get((v, d), "-")) for v in domains]) + 2) for d in dests}
+
+    def fit(text, width):
+        return (text if len(text) <= width - 2 else text[:width - 3] + "…").ljust(width)
+
+    lines = [("VM".ljust(name_width) + "".join(fit(d, widths[d]) for d in dests)).rstrip()]
     for dom in domains:
-        row = dom.ljust(name_width)
-        for dest in dests:
-            verdict = cell.get((dom, dest))
-            if verdict is None:
-                text = "-"
-            elif verdict["status"] == "fail":
-                text = "FAIL(%s)" % ",".join(verdict["failed"])
-            else:
-                text = verdict["status"] + ("+copy" if verdict.get("copy_storage") else "")
-            row += (text if len(text) < width else text[:width - 2] + "…").ljust(width)
-        lines.append(row.rstrip())
+        lines.append((dom.ljust(name_width) + "".join(fit(cells.get((dom, d), "-"), widths[d])
+                                                      for d in dests)).rstrip())
     notes = ["%s -> %s: %s: %s" % (r["domain"], r["destination"], c["id"], c["reason"])
              for r in results for c in r["checks"] if c["status"] != "pass"]
     if notes:
