@@ -1,0 +1,494 @@
+# -*- coding: utf-8 -*-
+# Copyright: drover.libvirt contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Evacuation reports (JUnit XML, a text table, a summary) and the fleet placement check.
+
+Pure functions over the per-VM results of an evacuation and the output of hypervisor_info; the
+filter plugin plugins/filter/evacuation_report.py exposes them to playbooks.
+
+Private to drover.libvirt; no compatibility promise.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+
+from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
+
+# In the order the table's totals line and the summary list them.
+STATUSES = ("migrated", "moved_cold", "defined", "shut_down", "skipped", "unchanged", "failed", "planned")
+# The VM now lives on another host (running, or as a shut-off definition).
+MOVED_STATUSES = ("migrated", "moved_cold", "defined")
+# A deliberate policy decision, not a test outcome: JUnit shows these as skipped.
+SKIPPED_STATUSES = ("skipped", "shut_down")
+NUMBER_FIELDS = ("attempts", "downtime_ms", "duration_ms", "bytes", "overhead_ms")
+TEXT_FIELDS = ("from", "to", "method", "started_at", "finished_at", "error")
+MIB = 1024 * 1024
+ERROR_WIDTH = 60
+# XML 1.0 cannot carry most control characters; libvirt error text sometimes has them.
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _is_list(value):
+    # Lists arrive as list subclasses from the templar; a string is never a list of results.
+    return isinstance(value, (list, tuple))
+
+
+def _type_name(value):
+    """A type as a playbook author knows it, not as the templar wraps it (_AnsibleLazyTemplateDict)."""
+    if value is None:
+        return "null"
+    if isinstance(value, Mapping):
+        return "a dict"
+    if _is_list(value):
+        return "a list"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return type(value).__name__
+
+
+def _number(value, field, name):
+    """An int or float from a result field; numeric strings (extra vars, templating) are accepted."""
+    if value is None:
+        return None
+    # bool is an int to Python, but true as a byte count is a mistake upstream.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    number = None
+    if isinstance(value, float):
+        number = value
+    elif isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            pass
+    # NaN and infinity would make the summary invalid JSON.
+    if number is not None and math.isfinite(number):
+        return int(number) if isinstance(value, str) and number.is_integer() else number
+    raise DroverError("%s: %s must be a number or null, got %r" % (name, field, value))
+
+
+def _text(value):
+    if value is None:
+        return None
+    # Plain str (not a templar subclass) so the result stays JSON- and XML-friendly.
+    return str(value)
+
+
+def normalize_results(results):
+    """Check the per-VM results and return them as plain dicts with numbers as numbers.
+
+    Raises DroverError naming the offending entry, so a playbook fails with a message instead of
+    a traceback from deep inside a report.
+    """
+    if not _is_list(results):
+        raise DroverError("expected a list of per-VM results, got %s" % _type_name(results))
+    normalized = []
+    for index, item in enumerate(results):
+        if not isinstance(item, Mapping):
+            raise DroverError("results[%d] must be a dict, got %s" % (index, _type_name(item)))
+        name = item.get("name")
+        if not isinstance(name, str) or not name:
+            raise DroverError("results[%d] has no 'name'" % index)
+        name = str(name)
+        status = item.get("status")
+        if status not in STATUSES:
+            raise DroverError("%s has unknown status %r; expected one of %s"
+                              % (name, status, ", ".join(STATUSES)))
+        entry = {"name": name, "status": str(status)}
+        for field in TEXT_FIELDS:
+            entry[field] = _text(item.get(field))
+        for field in NUMBER_FIELDS:
+            entry[field] = _number(item.get(field), field, name)
+        verify = item.get("verify")
+        if verify is not None:
+            if not isinstance(verify, Mapping) or not isinstance(verify.get("ok"), bool):
+                raise DroverError("%s: verify must be a dict with a boolean 'ok', got %r" % (name, verify))
+            verify = {"ok": verify["ok"], "reason": _text(verify.get("reason")) or ""}
+        entry["verify"] = verify
+        normalized.append(entry)
+    return normalized
+
+
+def _verify_failed(entry):
+    return entry["verify"] is not None and not entry["verify"]["ok"]
+
+
+def _one_line(text):
+    return " ".join(text.split()) if text else ""
+
+
+def _problem(entry):
+    """The one-line problem of a VM for the ERROR column and the JUnit failure message, or ''."""
+    problems = []
+    if entry["status"] == "failed":
+        problems.append(_one_line(entry["error"]) or "failed without an error message")
+    elif entry["error"]:
+        problems.append(_one_line(entry["error"]))
+    if _verify_failed(entry):
+        problems.append("verify failed: " + (_one_line(entry["verify"]["reason"]) or "no reason given"))
+    return "; ".join(problems)
+
+
+def _counts(entries):
+    counts = {status: 0 for status in STATUSES}
+    for entry in entries:
+        counts[entry["status"]] += 1
+    return counts
+
+
+def _values(entries, field):
+    return [entry[field] for entry in entries if entry[field] is not None]
+
+
+def _xml_text(value):
+    return _XML_INVALID.sub("?", str(value))
+
+
+def _seconds(ms):
+    return "%.3f" % ((ms or 0) / 1000.0)
+
+
+def _default_suite_name(entries):
+    sources = sorted({entry["from"] for entry in entries if entry["from"]})
+    return ("evacuate " + ", ".join(sources)) if sources else "evacuate"
+
+
+def junit_xml(results, suite_name=None, timestamp=None):
+    """JUnit XML for one evacuation: a testsuite with one testcase per VM.
+
+    A VM fails when its status is failed or its verify.ok is false; shut_down and skipped VMs are
+    skipped testcases. Details go both into testcase properties and system-out because CI systems
+    differ in which of the two they show. timestamp defaults to the earliest started_at.
+    """
+    entries = normalize_results(results)
+    if suite_name is None:
+        suite_name = _default_suite_name(entries)
+    if timestamp is None:
+        started = _values(entries, "started_at")
+        timestamp = min(started) if started else None
+
+    failures = sum(1 for entry in entries if entry["status"] == "failed" or _verify_failed(entry))
+    skipped = sum(1 for entry in entries
+                  if entry["status"] in SKIPPED_STATUSES and not _verify_failed(entry))
+    total_time = _seconds(sum(_values(entries, "duration_ms")))
+    counts = {"tests": str(len(entries)), "failures": str(failures), "errors": "0",
+              "skipped": str(skipped), "time": total_time}
+
+    # A <testsuites> root as pytest writes it: GitLab, Jenkins and Azure all accept that form.
+    root = ET.Element("testsuites", dict(name=_xml_text(suite_name), **counts))
+    suite = ET.SubElement(root, "testsuite", dict(name=_xml_text(suite_name), **counts))
+    if timestamp:
+        suite.set("timestamp", _xml_text(timestamp))
+
+    for entry in entries:
+        case = ET.SubElement(suite, "testcase", {
+            "classname": _xml_text("evacuate.%s" % (entry["from"] or "unknown")),
+            "name": _xml_text(entry["name"]),
+            "time": _seconds(entry["duration_ms"]),
+        })
+        details = _details(entry)
+        properties = ET.SubElement(case, "properties")
+        for key, value in details:
+            ET.SubElement(properties, "property", {"name": key, "value": _xml_text(value)})
+
+        problem = _problem(entry)
+        if entry["status"] == "failed" or _verify_failed(entry):
+            if entry["status"] == "failed":
+                message = _one_line(entry["error"]) or "migration failed"
+            else:
+                message = _one_line(entry["verify"]["reason"]) or "verify failed"
+            failure = ET.SubElement(case, "failure", {
+                "message": _xml_text(message),
+                "type": "failed" if entry["status"] == "failed" else "verify",
+            })
+            failure.text = _xml_text(problem)
+        elif entry["status"] in SKIPPED_STATUSES:
+            default = "shut down by policy" if entry["status"] == "shut_down" else "skipped by policy"
+            ET.SubElement(case, "skipped", {"message": _xml_text(_one_line(entry["error"]) or default)})
+
+        out = ET.SubElement(case, "system-out")
+        out.text = _xml_text(_story(entry))
+
+    if hasattr(ET, "indent"):
+        ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def _details(entry):
+    """(key, text) pairs for testcase properties; null fields are left out."""
+    pairs = [("status", entry["status"]), ("from", entry["from"]), ("to", entry["to"]),
+             ("method", entry["method"])]
+    pairs += [(field, entry[field]) for field in NUMBER_FIELDS]
+    pairs += [("started_at", entry["started_at"]), ("finished_at", entry["finished_at"])]
+    if entry["verify"] is not None:
+        pairs.append(("verify", "ok" if entry["verify"]["ok"] else "failed: " + entry["verify"]["reason"]))
+    if entry["error"]:
+        pairs.append(("error", _one_line(entry["error"])))
+    return [(key, value) for key, value in pairs if value is not None]
+
+
+def _story(entry):
+    """What happened to one VM in a few lines, for the CI systems that show only system-out."""
+    if entry["to"]:
+        words = "%s: %s %s -> %s" % (entry["name"], entry["status"], entry["from"] or "?", entry["to"])
+    else:
+        words = "%s: %s on %s" % (entry["name"], entry["status"], entry["from"] or "?")
+    if entry["method"]:
+        words += " (%s)" % entry["method"]
+    facts = []
+    if entry["attempts"] is not None:
+        facts.append("attempts %s" % _fmt(entry["attempts"]))
+    if entry["downtime_ms"] is not None:
+        facts.append("downtime %s ms" % _fmt(entry["downtime_ms"]))
+    if entry["bytes"] is not None:
+        facts.append("%s MiB" % _fmt(entry["bytes"], float(MIB), 1))
+    if entry["duration_ms"] is not None:
+        facts.append("%s s" % _fmt(entry["duration_ms"], 1000.0, 1))
+    if entry["overhead_ms"] is not None:
+        facts.append("overhead %s ms" % _fmt(entry["overhead_ms"]))
+    lines = [", ".join([words] + facts)]
+    if entry["verify"] is not None:
+        lines.append("verify: %s%s" % ("ok" if entry["verify"]["ok"] else "FAILED",
+                                       (" (%s)" % entry["verify"]["reason"]) if entry["verify"]["reason"] else ""))
+    if entry["error"]:
+        lines.append("error: " + _one_line(entry["error"]))
+    return "\n".join(lines) + "\n"
+
+
+def _fmt(value, scale=1, digits=0):
+    if value is None:
+        return "-"
+    return "%.*f" % (digits, value / scale)
+
+
+def _truncate(text, width=ERROR_WIDTH):
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def summary_table(results):
+    """A fixed-width table of the results plus a totals line, as a list of lines."""
+    entries = normalize_results(results)
+    if not entries:
+        return ["Nothing was moved: no VMs in the evacuation result."]
+
+    # (header, right-aligned, cell)
+    columns = [
+        ("VM", False, lambda e: e["name"]),
+        ("FROM", False, lambda e: e["from"] or "-"),
+        ("TO", False, lambda e: e["to"] or "-"),
+        ("STATUS", False, lambda e: e["status"]),
+        ("TRIES", True, lambda e: _fmt(e["attempts"])),
+        ("DOWNTIME(ms)", True, lambda e: _fmt(e["downtime_ms"])),
+        ("DURATION(s)", True, lambda e: _fmt(e["duration_ms"], 1000.0, 1)),
+        ("MiB", True, lambda e: _fmt(e["bytes"], float(MIB), 1)),
+        ("OVERHEAD(ms)", True, lambda e: _fmt(e["overhead_ms"])),
+        ("ERROR", False, lambda e: _truncate(_problem(e))),
+    ]
+    rows = [[cell(entry) for _header, _right, cell in columns] for entry in entries]
+    widths = [max([len(header)] + [len(row[i]) for row in rows]) for i, (header, _right, _cell) in enumerate(columns)]
+
+    def line(cells):
+        text = "  ".join(cell.rjust(width) if right else cell.ljust(width)
+                         for cell, width, (_header, right, _cell) in zip(cells, widths, columns))
+        return text.rstrip()
+
+    lines = [line([header for header, _right, _cell in columns])]
+    lines.append("  ".join("-" * width for width in widths))
+    lines += [line(row) for row in rows]
+    lines.append(_totals_line(entries))
+    return lines
+
+
+def _totals_line(entries):
+    counts = _counts(entries)
+    parts = ["%d %s" % (counts[status], status) for status in STATUSES if counts[status]]
+    verify_failed = sum(1 for entry in entries if _verify_failed(entry))
+    if verify_failed:
+        parts.append("%d verify failed" % verify_failed)
+    downtimes = _values(entries, "downtime_ms")
+    return "TOTAL %d VMs: %s | %.1f MiB | max downtime %s ms | duration %.1f s" % (
+        len(entries), ", ".join(parts), sum(_values(entries, "bytes")) / float(MIB),
+        _fmt(max(downtimes) if downtimes else None), sum(_values(entries, "duration_ms")) / 1000.0)
+
+
+def _mean(values):
+    return round(sum(values) / float(len(values)), 1) if values else None
+
+
+def summary(results):
+    """Counts and totals of an evacuation, JSON-serialisable, for set_stats and workflow conditions.
+
+    ok is true when no VM failed and no verify failed. Means and maxima are over the VMs that
+    report the value (a cold move has no downtime figure); null when none does.
+    """
+    entries = normalize_results(results)
+    downtimes = _values(entries, "downtime_ms")
+    overheads = _values(entries, "overhead_ms")
+    started = _values(entries, "started_at")
+    finished = _values(entries, "finished_at")
+    failed = sorted(entry["name"] for entry in entries if entry["status"] == "failed")
+    verify_failed = sorted(entry["name"] for entry in entries if _verify_failed(entry))
+    return {
+        "ok": not failed and not verify_failed,
+        "total": len(entries),
+        "moved": sum(1 for entry in entries if entry["status"] in MOVED_STATUSES),
+        "counts": _counts(entries),
+        "failed": failed,
+        "verify_failed": verify_failed,
+        "bytes_total": sum(_values(entries, "bytes")),
+        "duration_ms_total": sum(_values(entries, "duration_ms")),
+        "downtime_ms_max": max(downtimes) if downtimes else None,
+        "downtime_ms_mean": _mean(downtimes),
+        "overhead_ms_max": max(overheads) if overheads else None,
+        "overhead_ms_mean": _mean(overheads),
+        # ISO-8601 UTC strings in one format sort as the times they name.
+        "started_at": min(started) if started else None,
+        "finished_at": max(finished) if finished else None,
+    }
+
+
+def _names(value, what):
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [str(value)]
+    if not _is_list(value):
+        raise DroverError("%s must be a list of VM names, got %s" % (what, _type_name(value)))
+    for item in value:
+        if not isinstance(item, str) or not item:
+            raise DroverError("%s must be a list of VM names, got item %r" % (what, item))
+    return [str(item) for item in value]
+
+
+def _join(hosts):
+    """hv1 / hv1 and hv2 / hv1, hv2 and hv3."""
+    hosts = list(hosts)
+    if len(hosts) < 2:
+        return "".join(hosts)
+    return ", ".join(hosts[:-1]) + " and " + hosts[-1]
+
+
+def _fleet_domains(fleet):
+    """{name: {host: domain}} from {host: hypervisor_info result}, checked."""
+    if not isinstance(fleet, Mapping):
+        raise DroverError("expected a dict of inventory host -> hypervisor_info result, got %s"
+                          % _type_name(fleet))
+    by_name = {}
+    for host in sorted(fleet, key=str):
+        info = fleet[host]
+        domains = info.get("domains") if isinstance(info, Mapping) else None
+        if not _is_list(domains):
+            raise DroverError("%s has no 'domains' list; pass the result of "
+                              "drover.libvirt.hypervisor_info for every host" % host)
+        for index, domain in enumerate(domains):
+            name = domain.get("name") if isinstance(domain, Mapping) else None
+            if not isinstance(name, str) or not name:
+                raise DroverError("%s: domains[%d] has no 'name'" % (host, index))
+            by_name.setdefault(str(name), {})[str(host)] = domain
+    return by_name
+
+
+def _states(hosts, seen):
+    states = {str(seen[host].get("state")) for host in hosts}
+    if len(states) == 1:
+        return "%s, state %s" % (_join(hosts), states.pop())
+    return _join("%s (%s)" % (host, seen[host].get("state")) for host in hosts)
+
+
+def _check_one(name, seen, expected):
+    """The placement result of one VM; seen = {host: domain entry} for the hosts that know it."""
+    running_on = sorted(host for host, domain in seen.items() if domain.get("active"))
+    defined_on = sorted(host for host, domain in seen.items() if domain.get("persistent"))
+    uuids = {host: domain.get("uuid") for host, domain in seen.items()}
+    distinct = {uuid for uuid in uuids.values() if uuid}
+    result = {
+        "name": name,
+        "uuid": distinct.pop() if len(distinct) == 1 else None,
+        "expected": expected,
+        "running_on": running_on,
+        "defined_on": defined_on,
+        "state": None,
+        "ok": False,
+        "reason": "",
+    }
+    if len(running_on) == 1:
+        result["state"] = seen[running_on[0]].get("state")
+    elif not running_on and len(seen) == 1:
+        # A shut-off VM has no running host; its one definition's state is what a person wants.
+        result["state"] = next(iter(seen.values())).get("state")
+
+    if not seen:
+        result["reason"] = "not found on any host"
+        return result
+    if len(set(uuids.values())) > 1:
+        # The same name on two hosts must be one domain; otherwise moving one would clobber the other.
+        count = len(set(uuids.values()))
+        result["reason"] = "%s different domains named %s: %s" % (
+            "two" if count == 2 else count, name, ", ".join("%s uuid %s" % (host, uuids[host]) for host in sorted(uuids)))
+        return result
+
+    if expected == "shutoff":
+        problems = []
+        if running_on:
+            problems.append("expected shut off but running on %s" % _join(running_on))
+        if not defined_on:
+            problems.append("not defined on any host")
+        elif len(defined_on) > 1:
+            problems.append("defined on %s (expected on exactly one host)" % _join(defined_on))
+        if problems:
+            result["reason"] = "; ".join(problems)
+        else:
+            result["ok"] = True
+            result["reason"] = "shut off, defined on %s" % defined_on[0]
+        return result
+
+    if len(running_on) > 1:
+        result["reason"] = "running on %s" % _join(running_on)
+        return result
+    if not running_on:
+        result["reason"] = "not running on any host (%s)" % (
+            ("defined on " + _states(defined_on, seen)) if defined_on else "not defined anywhere")
+        return result
+
+    host = running_on[0]
+    problems = []
+    if not defined_on:
+        problems.append("runs on %s but is not persistent anywhere" % host)
+    elif host not in defined_on:
+        problems.append("runs on %s but is persistent on %s" % (host, _join(defined_on)))
+    elif len(defined_on) > 1:
+        # A definition left on another host could be started there too: two copies on one disk.
+        others = [other for other in defined_on if other != host]
+        problems.append("runs on %s but is also persistent on %s" % (host, _join(others)))
+    if result["state"] != "running":
+        problems.append("%s on %s" % (result["state"], host))
+    if problems:
+        result["reason"] = "; ".join(problems)
+    else:
+        result["ok"] = True
+        result["reason"] = "running on %s" % host
+    return result
+
+
+def placement_check(fleet, names=None, shutoff=None):
+    """Check that every VM lives in exactly one place, sorted by name.
+
+    fleet is {inventory host: hypervisor_info result}. A VM is matched across hosts by name. It is
+    ok when it is active on exactly one host, persistent on that host only and running there; or,
+    for names in shutoff (definitions moved while shut off), when it is inactive everywhere and
+    persistent on exactly one host. names defaults to every name in the fleet; names in shutoff
+    are always checked.
+    """
+    by_name = _fleet_domains(fleet)
+    wanted = _names(names, "names") if names is not None else sorted(by_name)
+    off = set(_names(shutoff, "shutoff"))
+    checked = sorted(set(wanted) | off)
+    return [_check_one(name, by_name.get(name, {}), "shutoff" if name in off else "running") for name in checked]
