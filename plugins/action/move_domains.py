@@ -5,40 +5,30 @@
 
 from __future__ import annotations
 
-from ansible.plugins.action import ActionBase
-
-from ansible_collections.drover.libvirt.plugins.plugin_utils._destinations import libvirt_address
+from ansible_collections.drover.libvirt.plugins.plugin_utils._destinations import DestinationAction
 
 
-class ActionModule(ActionBase):
+class ActionModule(DestinationAction):
     """Resolve each move's destination and alternates to libvirt addresses, keeping the names."""
 
-    _supports_check_mode = True
-    _supports_async = True
+    MODULE = "drover.libvirt.move_domains"
 
-    def run(self, tmp=None, task_vars=None):
-        task_vars = task_vars or {}
-        result = super().run(tmp, task_vars)
-        args = dict(self._task.args)
-        hostvars = task_vars.get("hostvars", {})
+    def _target(self, name, task_vars):
+        return {"destination_name": name, "destination": self.address(name, task_vars)[0]}
+
+    def resolve_args(self, args, task_vars, result):
         moves = args.get("moves")
         if isinstance(moves, list):
             resolved = []
             for move in moves:
                 if isinstance(move, dict) and isinstance(move.get("destination"), str):
                     move = dict(move)
-                    move.setdefault("destination_name", move["destination"])
-                    move["destination"] = libvirt_address(move["destination"], hostvars, self._templar)[0]
-                    move["alternates"] = [
-                        {"destination_name": alt, "destination": libvirt_address(alt, hostvars, self._templar)[0]}
-                        if isinstance(alt, str) else alt for alt in move.get("alternates") or []]
+                    move.update(self._target(move["destination"], task_vars) if "destination_name" not in move
+                                else {"destination": self.address(move["destination"], task_vars)[0]})
+                    move["alternates"] = [self._target(alt, task_vars) if isinstance(alt, str) else alt
+                                          for alt in move.get("alternates") or []]
                 resolved.append(move)
             args["moves"] = resolved
         if not args.get("source_name"):
             args["source_name"] = task_vars.get("inventory_hostname")
-        wrap_async = self._task.async_val and not self._connection.has_native_async
-        result.update(self._execute_module(module_name="drover.libvirt.move_domains", module_args=args,
-                                           task_vars=task_vars, wrap_async=wrap_async))
-        if not wrap_async:
-            self._remove_tmp_path(self._connection._shell.tmpdir)
-        return result
+        return args

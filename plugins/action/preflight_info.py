@@ -5,27 +5,20 @@
 
 from __future__ import annotations
 
-from ansible.plugins.action import ActionBase
-
-from ansible_collections.drover.libvirt.plugins.plugin_utils._destinations import libvirt_address
+from ansible_collections.drover.libvirt.plugins.plugin_utils._destinations import DestinationAction
 
 
-class ActionModule(ActionBase):
-    """Replace inventory host names in `destinations` by their libvirt addresses; keep the names as labels."""
+class ActionModule(DestinationAction):
+    """Inventory host names become libvirt addresses; the names stay as labels in results."""
 
-    _supports_check_mode = True
+    MODULE = "drover.libvirt.preflight_info"
+    _supports_async = False
 
-    def run(self, tmp=None, task_vars=None):
-        task_vars = task_vars or {}
-        result = super().run(tmp, task_vars)
-        args = dict(self._task.args)
+    def resolve_args(self, args, task_vars, result):
         dests = args.get("destinations")
         if isinstance(dests, str):
             dests = [d.strip() for d in dests.split(",") if d.strip()]
         if isinstance(dests, list) and not args.get("destination_names"):
-            hostvars = task_vars.get("hostvars", {})
             args["destination_names"] = list(dests)
-            args["destinations"] = [libvirt_address(d, hostvars, self._templar)[0] for d in dests]
-        result.update(self._execute_module(module_name="drover.libvirt.preflight_info", module_args=args,
-                                           task_vars=task_vars))
-        return result
+            args["destinations"] = [self.address(d, task_vars)[0] for d in dests]
+        return args

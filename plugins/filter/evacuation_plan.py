@@ -56,7 +56,7 @@ options:
           - JMESPath expression applied to the list of the drained hosts' domains (each with a C(host) key
             added); it returns domains or domain names, and only those move. The others are listed in
             RV(_value.skipped).
-          - For example V([?tags.labels.tier=='db']), V([?!tags.pinned]) or V([?memory_kib > `1048576`].name).
+          - For example V([?tags.labels.tier=='db']), V([?!(tags.pinned)]) or V([?memory_kib > `1048576`].name).
         type: str
       memory_headroom_pct:
         description: Percentage of a destination's total memory kept free after placement.

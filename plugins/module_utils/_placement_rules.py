@@ -26,8 +26,8 @@ VERDICT_STATUSES = ("pass", "warn", "fail")
 # are why it moves cold. A definition moved while shut off reserves no capacity either.
 NOT_CHECKED_FOR = {
     "live": (),
-    "cold": ("blockers", "connectivity", "convergence", "host_uuid", "versions"),
-    "define": ("blockers", "capacity", "connectivity", "convergence", "host_uuid", "versions"),
+    "cold": ("blockers", "connectivity", "convergence", "host_uuid", "versions", "storage_copy_refused"),
+    "define": ("blockers", "capacity", "connectivity", "convergence", "host_uuid", "versions", "storage_copy_refused"),
 }
 # How many hosts an explanation names before it says "and N more".
 NAMED_IN_REASON = 5
@@ -162,7 +162,7 @@ class Domain:
 
     __slots__ = ("name", "uuid", "source", "state", "active", "persistent", "memory_kib", "vcpus",
                  "disk_copy_bytes", "local_disks", "unknown_disks", "blockers", "anti", "affinity",
-                 "pinned", "dirty", "job", "raw")
+                 "pinned", "dirty", "job", "raw", "cold_only")
 
 
 def _field(where, data, key, kinds, default=None, required=False):
@@ -212,6 +212,7 @@ def _read_domain(host, index, data, anti_groups, affinity_groups, full):
     dom.affinity = sorted(set(_tag_list(where, tags, "affinity")) | affinity_groups.get(dom.name, set()))
     dom.pinned = bool(tags.get("pinned"))
     dom.raw = data
+    dom.cold_only = False
     if not full:
         return dom
     dom.dirty = _field(where, data, "dirty_rate_mib_s", (int, float))
@@ -298,6 +299,9 @@ def read_verdicts(verdicts):
         for check in _field(where, verdict, "checks", (list,), default=[]):
             if isinstance(check, Mapping) and check.get("status") in ("fail", "warn"):
                 check_id = str(check.get("id") or "check")
+                if check_id == "storage" and (check.get("details") or {}).get("copy_possible"):
+                    # Refused only because a live copy was not allowed: a shut-down move copies anyway.
+                    check_id = "storage_copy_refused"
                 text = "%s %s: %s" % (key[2], check_id, check.get("reason") or "no reason given")
                 (failures if check["status"] == "fail" else warnings).append((check_id, text))
         if status == "fail" and not failures:

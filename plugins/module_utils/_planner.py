@@ -241,6 +241,8 @@ class _Planner:
             candidates = kept
         movable = []
         for dom in candidates:
+            if c["cold"] and _method(dom) == "live" and self._only_cold_fits(dom):
+                dom.cold_only = True
             method = _method(dom)
             if dom.pinned:
                 self._unplace(dom, "pinned", method)
@@ -253,6 +255,14 @@ class _Planner:
             else:
                 movable.append(dom)
         return movable
+
+    def _only_cold_fits(self, dom):
+        """True when every destination fails a live check, but one passes what a shut-down move needs."""
+        failed = dict(self.failures.get((dom.name, dom.source), ()))
+        if any(t.name not in failed for t in self.targets):
+            return False
+        cold_ignores = NOT_CHECKED_FOR["cold"]
+        return any(all(check_id in cold_ignores for check_id, _text in failed[t.name]) for t in self.targets)
 
     def _units(self, movable):
         """Group domains linked by affinity (transitively) into units, each checked and given its anchors."""
@@ -518,6 +528,8 @@ def fill_waves(moves, caps):
 def _method(dom):
     if not dom.active:
         return "define"
+    if getattr(dom, "cold_only", False):
+        return "cold"
     return "live" if dom.state in LIVE_STATES and not dom.blockers else "cold"
 
 

@@ -96,20 +96,22 @@ def check_storage(dom, probes, dest_name, copy_allowed, dst_storage):
     details = {"shared": shared, "copy": [d["target"] for d in copies], "unknown": unknown}
     if not copies and not unknown:
         return check("storage", "pass", "every disk is on storage %s sees at the same path" % dest_name, **details)
-    if copies and not copy_allowed:
-        return check("storage", "fail", "disk %s is on storage %s cannot see; move it to shared storage or allow "
-                     "copy_storage" % (", ".join("%s (%s)" % (d["target"], d["path"]) for d in copies), dest_name),
-                     **details)
     for disk in copies:
         place = _pool_for(disk["path"], dst_storage)
         if place is None:
             return check("storage", "fail", "disk %s (%s) needs a copy, but %s has no active storage pool at %s"
-                         % (disk["target"], disk["path"], dest_name, disk["path"].rsplit("/", 1)[0]), **details)
+                         % (disk["target"], disk["path"], dest_name, disk["path"].rsplit("/", 1)[0]),
+                         copy_possible=False, **details)
         need = disk.get("capacity_bytes") or 0
         if place.get("available_bytes") is not None and need > place["available_bytes"]:
             return check("storage", "fail", "disk %s needs %d MiB in pool %s on %s, which has %d MiB free"
                          % (disk["target"], need // MIB, place["pool"], dest_name, place["available_bytes"] // MIB),
-                         **details)
+                         copy_possible=False, **details)
+    if copies and not copy_allowed:
+        # copy_possible tells placement that a move while shut down (which copies) would fit.
+        return check("storage", "fail", "disk %s is on storage %s cannot see; move it to shared storage or allow "
+                     "copy_storage" % (", ".join("%s (%s)" % (d["target"], d["path"]) for d in copies), dest_name),
+                     copy_possible=True, **details)
     if unknown:
         return check("storage", "warn", "could not prove that %s sees disk %s" % (dest_name, ", ".join(unknown)),
                      **details)

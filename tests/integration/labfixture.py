@@ -121,12 +121,12 @@ def migrate(host, check=False, **module_args):
     return run_module("migrate_module.yml", host, check, **module_args)
 
 
-def module_facts(host, module):
-    """Run a read-only module ad hoc on `host`; return its result dict."""
+def module_facts(host, module, args=None):
+    """Run a module ad hoc on `host` (args as key=value text); return its result dict."""
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
                ANSIBLE_CALLBACK_RESULT_FORMAT="json", ANSIBLE_NOCOLOR="1")
-    proc = subprocess.run(["ansible", host, "-m", module, "-o"], cwd=ROOT, env=env, text=True,
-                          capture_output=True, check=False)
+    proc = subprocess.run(["ansible", host, "-m", module, "-o"] + (["-a", args] if args else []), cwd=ROOT, env=env,
+                          text=True, capture_output=True, check=False)
     assert " => " in proc.stdout, proc.stdout + proc.stderr
     return json.loads(proc.stdout.split(" => ", 1)[1])
 
@@ -147,6 +147,7 @@ def steer_async(host, module_args, wait_phase, job_steps):
 def evacuate(host, check=False, **role_vars):
     """Run playbooks/evacuate.yml -l host; return (process, evacuation report or None, preflight report or None)."""
     with tempfile.TemporaryDirectory() as tmp:
+        os.chmod(tmp, 0o755)  # as the role makes it, so a re-run changes nothing there
         role_vars.setdefault("evacuate_report_dir", tmp)
         proc = playbook("playbooks/evacuate.yml", role_vars, check=check, limit=host)
         reports = [_read(os.path.join(role_vars["evacuate_report_dir"], name), json.load)

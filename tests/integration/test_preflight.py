@@ -8,10 +8,11 @@ import os
 
 import pytest
 
-from labfixture import ROOT, fleet_snapshot, lab, migrate, playbook, run_module
+from labfixture import ROOT, fleet_snapshot, lab, migrate, module_facts, playbook, run_module
 
 GUESTS = [("good1", []), ("loc1", ["--storage", "local"]), ("net1", ["--network", "labnet"]),
-          ("cpu1", ["--cpu", "Skylake-Server"]), ("shm1", ["--shmem"]), ("dup1", [])]
+          ("cpu1", ["--cpu", "Skylake-Server"]), ("shm1", ["--shmem"]),
+          ("dup1", ["--tag", "anti-affinity=web", "--tag", "label:tier=db", "--tag", "pin"])]
 
 
 def total_memory_mib():
@@ -138,3 +139,40 @@ def test_preflight_playbook_prints_the_matrix_and_fails_with_reasons(tmp_path):
     assert "FAIL(blockers" in proc.stdout and "shm1 -> hv2: blockers:" in proc.stdout, proc.stdout[-4000:]
     assert "Preflight failed for" in proc.stdout and "shm1" in proc.stdout
     assert (tmp_path / "preflight.json").exists()
+
+
+def test_hypervisor_info_reports_what_placement_and_preflight_read():
+    hv1 = module_facts("hv1", "drover.libvirt.hypervisor_info", "dirty_rate_seconds=2")
+    pools = {p["pool"]: p for p in hv1["hypervisor"]["storage"]}
+    assert pools["shared"]["shared"] is True and pools["local"]["shared"] is False
+    assert {"name": "labnet", "active": True, "mtu": 1500} == {k: v for k, v in hv1["hypervisor"]["networks"][0].items()
+                                                                 if k in ("name", "active", "mtu")}
+    assert hv1["hypervisor"]["maintenance"] is None and hv1["hypervisor"]["memory"]["total_kib"] > 0
+    doms = {d["name"]: d for d in hv1["domains"]}
+    assert [b["kind"] for b in doms["shm1"]["blockers"]] == ["shmem"]
+    assert doms["net1"]["interfaces"][0]["type"] == "network" and doms["net1"]["interfaces"][0]["source"] == "labnet"
+    assert doms["cpu1"]["cpu"]["model"] == "Skylake-Server"
+    assert (doms["loc1"]["disks"][0]["shared"], doms["loc1"]["disks"][0]["pool"]) == (False, "local")
+    assert doms["good1"]["disks"][0]["shared"] is True and doms["good1"]["disks"][0]["capacity_bytes"] == 64 << 20
+    assert doms["dup1"]["tags"] == {"anti_affinity": ["web"], "affinity": [], "pinned": True, "labels": {"tier": "db"}}
+    assert all(doms[n]["dirty_rate_mib_s"] is not None for n in ("good1", "loc1", "shm1"))
+    hv3 = module_facts("hv3", "drover.libvirt.hypervisor_info")
+    assert hv3["hypervisor"]["memory"]["committed_kib"] >= (total_memory_mib() - 1024 - 48) * 1024
+
+
+def test_a_marked_destination_fails_preflight_until_the_mark_is_cleared():
+    marked = module_facts("hv2", "drover.libvirt.host_maintenance", "mark=maintenance reason=firmware")
+    assert marked["changed"] and marked["mark"]["state"] == "maintenance"
+    try:
+        facts = module_facts("hv2", "drover.libvirt.hypervisor_info", "domains=none")
+        assert facts["hypervisor"]["maintenance"]["reason"] == "firmware"
+        result = run_module("preflight_module.yml", "hv1", destinations=["hv2"], domains=["good1"])
+        [verdict] = result["results"]
+        check = [c for c in verdict["checks"] if c["id"] == "maintenance"][0]
+        assert check["status"] == "fail" and check["reason"] == ("hv2 is marked maintenance (firmware); placement "
+                                                                 "must not choose it")
+    finally:
+        cleared = module_facts("hv2", "drover.libvirt.host_maintenance", "state=absent")
+    assert cleared["changed"] and cleared["mark"] is None
+    result = run_module("preflight_module.yml", "hv1", destinations=["hv2"], domains=["good1"])
+    assert result["results"][0]["status"] == "pass"

@@ -345,6 +345,23 @@ def test_live_only_checks_do_not_stop_cold_or_define_moves():
     assert unplaced(plan) == {"gpu": "preflight failed on every destination: hv2 connectivity: closed, hv3 connectivity: closed"}
 
 
+def test_cold_moves_a_running_vm_that_no_destination_takes_live():
+    """A local disk whose live copy is refused, or closed migration ports: a shut-down move still fits."""
+    refused = {"id": "storage", "status": "fail", "reason": "disk vda is on storage hv2 cannot see",
+               "details": {"copy_possible": True}}
+    no_pool = dict(refused, details={"copy_possible": False}, reason="no pool")
+    verdicts = [dict(verdict("loc", d, "fail"), checks=[refused]) for d in ("hv2", "hv3")]
+    assert unplaced(plan_evacuation(two_way(vm("loc")), ["hv1"], verdicts))["loc"].startswith("preflight failed")
+    plan = plan_evacuation(two_way(vm("loc")), ["hv1"], verdicts, {"cold": True})
+    assert [(m["domain"], m["method"]) for m in plan["moves"]] == [("loc", "cold")]
+    verdicts[0]["checks"] = [no_pool]
+    plan = plan_evacuation(two_way(vm("loc")), ["hv1"], verdicts, {"cold": True})
+    assert moved(plan) == {"loc": "hv3"} and plan["moves"][0]["method"] == "cold"
+    live_somewhere = [verdicts[1], verdict("loc", "hv2", "pass")]
+    plan = plan_evacuation(two_way(vm("loc")), ["hv1"], live_somewhere, {"cold": True})
+    assert plan["moves"][0]["method"] == "live" and moved(plan) == {"loc": "hv2"}
+
+
 def test_warnings_become_notes_and_verdict_copy_storage_counts_disks():
     disks = [{"target": "vda", "shared": True, "capacity_bytes": 50 * GIB}, {"target": "vdb", "shared": None, "capacity_bytes": 10 * GIB}]
     verdicts = [verdict("a", "hv2", "warn", [("machine", "warn", "pc-q35-9.2 is newer")], copy_storage=True),
