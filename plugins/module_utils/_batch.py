@@ -190,6 +190,10 @@ class BatchMover:
         self._progress(task["name"], "start", attempt)
         t0 = time.monotonic()
         try:
+            attempt["was"] = presence(self.sconn, task["name"], self.lv)["state"]
+        except self.lv.libvirtError:
+            attempt["was"] = None
+        try:
             if task["method"] == "live":
                 out = LiveMigration(_MigrationContext(self.module, self.connections,
                                                       self._live_params(task, uri))).run(False)
@@ -208,6 +212,8 @@ class BatchMover:
                 attempt.update(report)
                 attempt["status"] = _DONE[task["method"]]
             attempt["location"] = "destination" if task["method"] != "shutdown" else "source"
+            if task["method"] != "shutdown":
+                self._check_landed(task, uri, attempt)
         except DroverError as exc:
             attempt["error"] = exc.msg
             attempt["location"] = exc.details.get("vm_location") or self._locate(task["name"], uri)
@@ -221,6 +227,24 @@ class BatchMover:
         attempt["wall_ms"] = int((time.monotonic() - t0) * 1000)
         attempt["finished_at"] = now_iso()
         return attempt
+
+    def _check_landed(self, task, uri, attempt):
+        """The invariant after each move, asked of both hosts: defined (and running) only on the destination."""
+        src = presence(self.sconn, task["name"], self.lv)
+        dst = presence(self.connections.connect(uri, "destination"), task["name"], self.lv)
+        # A domain a user paused stays paused after a live move; every other live or cold move runs.
+        want_running = task["method"] == "cold" or (task["method"] == "live" and attempt.get("was") != "paused")
+        problems = []
+        if src["exists"]:
+            problems.append("still %s on the source" % src["state"])
+        if not dst["persistent"]:
+            problems.append("not persistent on the destination")
+        if want_running and dst["state"] != "running":
+            problems.append("%s on the destination" % dst["state"])
+        attempt["landed"] = {"ok": not problems, "source": src["state"], "destination": dst["state"]}
+        if problems:
+            attempt["location"] = where_after_failure(src, dst)
+            raise DroverError("moved, but %s: %s" % (task["name"], "; ".join(problems)))
 
     def _live_params(self, task, uri):
         p = self.module.params
@@ -280,7 +304,7 @@ class BatchMover:
             # Time this run spent beyond the libvirt job itself: connections, checks, definitions.
             "overhead_ms": (last["wall_ms"] - job_ms) if job_ms is not None and last.get("wall_ms") else None,
             "started_at": tries[0].get("started_at"), "finished_at": last.get("finished_at"),
-            "error": last["error"], "location": last["location"],
+            "error": last["error"], "location": last["location"], "landed": last.get("landed"),
             "tries": [{"destination": t["destination"], "status": t["status"], "error": t["error"],
                        "location": t["location"], "started_at": t.get("started_at"),
                        "finished_at": t.get("finished_at")} for t in tries],

@@ -67,7 +67,7 @@ def _pair_checks(ctx, dom, dest, dst_hv, dst_conn):
     mark = dst_hv.get("maintenance")
     if mark:
         found.append(checks.check("maintenance", "fail", "%s is marked %s (%s); placement must not choose it"
-                                  % (name, mark.get("state"), mark.get("reason") or "no reason given"), **mark))
+                                  % (name, mark.get("state"), mark.get("reason") or "no reason given"), mark=mark))
     return found
 
 

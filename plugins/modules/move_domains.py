@@ -181,6 +181,12 @@ results:
     location:
       description: Where the domain runs after the move, V(source), V(destination), V(both), V(none) or V(unknown).
       type: str
+    landed:
+      description:
+        - The check after the move, asked of both hosts - C(ok) when the domain is defined only on the
+          destination (and running there, for live and cold moves), with its state on each host.
+        - A move that fails this check is reported V(failed).
+      type: dict
     tries:
       description: Every attempt with destination, status, error, location and times.
       type: list
