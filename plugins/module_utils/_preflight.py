@@ -217,6 +217,12 @@ def check_connectivity(probe, dest_name):
                  % (probe["range"], dest_name, probe["address"]), **probe)
 
 
+def check_maintenance(mark, dest_name):
+    """Only called for a marked destination: a host being drained or maintained takes nothing."""
+    return check("maintenance", "fail", "%s is marked %s (%s); placement must not choose it"
+                 % (dest_name, mark.get("state"), mark.get("reason") or "no reason given"), mark=mark)
+
+
 def estimate(memory_bytes, dirty_bps, bandwidth_bps, downtime_ms, max_rounds=30):
     """Pre-copy model: round k sends what the guest dirtied during round k-1.
 

@@ -64,10 +64,8 @@ def _pair_checks(ctx, dom, dest, dst_hv, dst_conn):
     found.append(checks.check_defined(dom, find_defined(dst_conn, ctx["libvirt"], dom), name))
     found.append(checks.check_connectivity(ctx["ports"][name], name))
     found.append(checks.check_convergence(dom, ctx["params"]["bandwidth"], ctx["params"]["convergence"]))
-    mark = dst_hv.get("maintenance")
-    if mark:
-        found.append(checks.check("maintenance", "fail", "%s is marked %s (%s); placement must not choose it"
-                                  % (name, mark.get("state"), mark.get("reason") or "no reason given"), mark=mark))
+    if dst_hv.get("maintenance"):
+        found.append(checks.check_maintenance(dst_hv["maintenance"], name))
     return found
 
 

@@ -132,6 +132,14 @@ def test_connectivity():
     assert failed["status"] == "fail" and "49152 timeout" in failed["reason"] and "49215 refused" not in failed["reason"]
 
 
+def test_a_marked_destination_fails_with_its_mark():
+    mark = {"state": "draining", "reason": "kernel", "by": "", "since": "2026-11-26T00:00:00+00:00"}
+    failed = pf.check_maintenance(mark, "hv2")
+    assert failed["status"] == "fail" and failed["reason"] == "hv2 is marked draining (kernel); placement must not choose it"
+    assert failed["details"]["mark"] == mark
+    assert "no reason given" in pf.check_maintenance({"state": "maintenance"}, "hv2")["reason"]
+
+
 def test_estimate_converges_with_slow_dirtying():
     result = pf.estimate(1 << 30, 100 << 20, 1000 << 20, 300)
     assert result["converges"] and result["rounds"] >= 1
