@@ -6,11 +6,15 @@
 from __future__ import annotations
 
 import json
+import random
+import threading
+import time
+from collections import Counter
 
 import pytest
 
 from ansible_collections.drover.libvirt.plugins.module_utils import _maintenance as mark
-from ansible_collections.drover.libvirt.plugins.module_utils._batch import normalize_moves
+from ansible_collections.drover.libvirt.plugins.module_utils._batch import BatchMover, normalize_moves
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
 
 
@@ -59,3 +63,103 @@ def test_a_broken_mark_is_an_error_not_silence(tmp_path):
     path.write_text("{not json")
     with pytest.raises(DroverError):
         mark.read_mark(str(path))
+
+
+class _Libvirt:
+    class libvirtError(Exception):  # noqa: N801  (the name libvirt-python uses)
+        pass
+
+
+class _Conn:
+    def getHostname(self):  # noqa: N802
+        return "hv1"
+
+
+class _Connections:
+    def connect(self, uri, role):
+        return _Conn()
+
+
+class _Module:
+    libvirt = _Libvirt
+    libvirt_qemu = None
+
+    def __init__(self, moves, **params):
+        self.params = dict(uri="qemu:///system", moves=moves, source_name="hv1", max_parallel=2, max_per_destination=1,
+                           retries=1, shutdown_timeout=1, progress_file=None, transport="tcp")
+        self.params.update(params)
+
+
+class ScriptedMover(BatchMover):
+    """The scheduler with attempts that only record when they ran; `fail_first` fail once on the source."""
+
+    def __init__(self, module, fail_first=(), lost=()):
+        super().__init__(module, connections=_Connections())
+        self.fail_first, self.lost = set(fail_first), set(lost)
+        self.lock = threading.Lock()
+        self.now = Counter()
+        self.worst = Counter()
+        self.order = []
+
+    def _attempt(self, task):
+        dest = task["candidates"][0][0] if task["candidates"] else None
+        with self.lock:
+            self.now["all"] += 1
+            self.now[dest] += 1
+            for key in ("all", dest):
+                self.worst[key] = max(self.worst[key], self.now[key])
+            self.order.append((task["name"], dest))
+        time.sleep(random.uniform(0.001, 0.02))
+        with self.lock:
+            self.now["all"] -= 1
+            self.now[dest] -= 1
+        attempt = {"destination": dest, "status": "migrated", "error": None, "location": "destination",
+                   "metrics": {"duration_ms": 10, "wall_ms": 12, "downtime_ms": 5, "data_bytes": 1},
+                   "started_at": "t0", "finished_at": "t1", "wall_ms": 15}
+        if task["name"] in self.lost:
+            attempt.update(status="failed", error="active on both hosts", location="both")
+        elif task["name"] in self.fail_first and len(task["tries"]) == 0:
+            attempt.update(status="failed", error="refused", location="source")
+        return attempt
+
+
+def _moves(count, dests=("hv2", "hv3", "hv4")):
+    return [{"domain": "vm%02d" % i, "destination": dests[i % len(dests)],
+             "alternates": [d for d in dests if d != dests[i % len(dests)]]} for i in range(count)]
+
+
+@pytest.mark.parametrize("max_parallel, per_destination", [(1, 1), (2, 1), (3, 1), (4, 2), (8, 3)])
+def test_caps_hold_for_every_move(max_parallel, per_destination):
+    random.seed(max_parallel * 10 + per_destination)
+    mover = ScriptedMover(_Module(_moves(24), max_parallel=max_parallel, max_per_destination=per_destination),
+                          fail_first={"vm03", "vm07", "vm11"})
+    result = mover.run(False)
+    assert mover.worst["all"] <= max_parallel
+    assert all(mover.worst[d] <= per_destination for d in ("hv2", "hv3", "hv4"))
+    assert result["peak"]["parallel"] <= max_parallel
+    assert all(n <= per_destination for n in result["peak"]["per_destination"].values())
+    assert [r["status"] for r in result["results"]] == ["migrated"] * 24
+    assert [r["name"] for r in result["results"]] == ["vm%02d" % i for i in range(24)]
+
+
+def test_a_move_that_failed_on_the_source_is_retried_on_its_alternate():
+    mover = ScriptedMover(_Module(_moves(3), retries=1), fail_first={"vm01"})
+    result = {r["name"]: r for r in mover.run(False)["results"]}
+    retried = result["vm01"]
+    assert retried["attempts"] == 2 and retried["status"] == "migrated"
+    assert [t["destination"] for t in retried["tries"]] == ["hv3", "hv2"]
+    assert retried["to"] == "hv2" and retried["tries"][0]["error"] == "refused"
+    assert result["vm00"]["attempts"] == 1
+
+
+def test_no_retry_when_retries_are_spent_or_the_domain_is_not_safely_on_the_source():
+    result = {r["name"]: r for r in ScriptedMover(_Module(_moves(2), retries=0), fail_first={"vm00"}).run(False)["results"]}
+    assert result["vm00"]["status"] == "failed" and result["vm00"]["attempts"] == 1 and result["vm00"]["to"] is None
+    result = {r["name"]: r for r in ScriptedMover(_Module(_moves(2), retries=3), lost={"vm01"}).run(False)["results"]}
+    assert result["vm01"]["status"] == "failed" and result["vm01"]["attempts"] == 1
+    assert result["vm01"]["location"] == "both"
+
+
+def test_overhead_is_wall_time_beyond_the_libvirt_call():
+    [result] = ScriptedMover(_Module(_moves(1))).run(False)["results"]
+    assert (result["wall_ms"], result["job_ms"], result["overhead_ms"]) == (15, 12, 3)
