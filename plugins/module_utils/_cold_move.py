@@ -73,20 +73,48 @@ def copy_volume(sconn, dconn, libvirt, path):
         fmt = found.get("type")
     dvol = dpool.createXML(volume_xml(path, capacity, fmt), 0)
     try:
-        down, up = sconn.newStream(0), dconn.newStream(0)
-        svol.download(down, 0, 0, 0)
-        dvol.upload(up, 0, 0, 0)
+        _pipe(svol, dvol, sconn, dconn, libvirt)
+    except libvirt.libvirtError:
+        dvol.delete(0)
+        raise
+    return capacity
+
+
+def _open_streams(svol, dvol, sconn, dconn, sparse, libvirt):
+    down, up = sconn.newStream(0), dconn.newStream(0)
+    svol.download(down, 0, 0, libvirt.VIR_STORAGE_VOL_DOWNLOAD_SPARSE_STREAM if sparse else 0)
+    dvol.upload(up, 0, 0, libvirt.VIR_STORAGE_VOL_UPLOAD_SPARSE_STREAM if sparse else 0)
+    return down, up
+
+
+def _pipe(svol, dvol, sconn, dconn, libvirt):
+    """Stream the source volume into the destination one; holes travel as holes where both daemons can."""
+    sparse = hasattr(libvirt, "VIR_STORAGE_VOL_DOWNLOAD_SPARSE_STREAM")
+    try:
+        down, up = _open_streams(svol, dvol, sconn, dconn, sparse, libvirt)
+    except libvirt.libvirtError:
+        if not sparse:
+            raise
+        sparse = False  # a daemon before libvirt 3.4: a plain copy
+        down, up = _open_streams(svol, dvol, sconn, dconn, sparse, libvirt)
+    try:
         while True:
-            data = down.recv(_CHUNK)
-            if data in (-2, None) or len(data) == 0:
+            data = down.recvFlags(_CHUNK, libvirt.VIR_STREAM_RECV_STOP_AT_HOLE) if sparse else down.recv(_CHUNK)
+            if data == -3:  # at a hole: skip it on the destination too
+                up.sendHole(down.recvHole(0), 0)
+                continue
+            if isinstance(data, int) or not data:
                 break
             up.send(data)
         down.finish()
         up.finish()
     except libvirt.libvirtError:
-        dvol.delete(0)
+        for stream in (down, up):
+            try:
+                stream.abort()
+            except libvirt.libvirtError:
+                pass
         raise
-    return capacity
 
 
 class DefinitionMove:

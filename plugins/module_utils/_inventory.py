@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 import xml.etree.ElementTree as ET
 
@@ -310,9 +311,14 @@ def gather(conn, libvirt, libvirt_qemu, local, dirty_rate_seconds=0, ping_agents
     if dirty_rate_seconds:
         measure_dirty_rates(conn, doms, facts_by_name, dirty_rate_seconds, libvirt)
     if ping_agents and libvirt_qemu is not None:
-        for dom in doms:
-            facts = facts_by_name[dom.name()]
-            if facts["active"] and facts["agent"]["channel"]:
-                facts["agent"]["responding"] = agent_ping(dom, libvirt_qemu)
+        # In parallel: a silent agent costs its timeout once, not once per domain.
+        def ping(dom):
+            facts_by_name[dom.name()]["agent"]["responding"] = agent_ping(dom, libvirt_qemu)
+        threads = [threading.Thread(target=ping, args=(dom,)) for dom in doms
+                   if facts_by_name[dom.name()]["active"] and facts_by_name[dom.name()]["agent"]["channel"]]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
     domains = sorted(facts_by_name.values(), key=lambda d: d["name"])
     return hypervisor_facts(conn, libvirt, local, storage), domains

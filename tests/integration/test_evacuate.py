@@ -5,6 +5,7 @@ then the shutdown and cold policies for the VM that cannot move live, and the em
 """
 import datetime
 import os
+import subprocess
 import time
 import xml.etree.ElementTree as ET
 
@@ -160,7 +161,11 @@ def test_cold_policy_moves_the_vm_with_its_local_disk():
     assert (result["name"], result["status"], result["method"]) == ("loc1", "moved_cold", "cold")
     dest = result["to"]
     assert_runs_only_on("loc1", dest)
-    assert os.path.exists(os.path.join(STATE, dest, "local", "loc1.qcow2")), "the local disk was copied"
+    copied = os.path.join(STATE, dest, "local", "loc1.qcow2")
+    assert os.path.exists(copied), "the local disk was copied"
+    same = subprocess.run(["qemu-img", "compare", "-U", os.path.join(STATE, "hv1", "local", "loc1.qcow2"), copied],
+                          capture_output=True, text=True, check=False)
+    assert same.returncode == 0, same.stdout + same.stderr
     tick = None
     deadline = time.time() + 60
     while time.time() < deadline and not (tick and tick["boot_id"] != before["boot_id"]):
