@@ -5,7 +5,9 @@ then the shutdown and cold policies for the VM that cannot move live, and the em
 """
 import datetime
 import hashlib
+import json
 import os
+import signal
 import subprocess
 import tempfile
 import time
@@ -59,6 +61,22 @@ def disk_without_heartbeat(path):
             data = bytearray(f.read())
     data[512:1024] = bytes(512)
     return hashlib.sha256(data).hexdigest()
+
+
+def incoming_qemu(host, name, timeout=60):
+    """PID of the QEMU that libvirtd on `host` started for `name`, from that host's own pid file.
+
+    The lab's hosts share one PID namespace, so a process search would find the source's QEMU too.
+    """
+    path = os.path.join(STATE, host, "run", "qemu", "%s.pid" % name)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with open(path) as f:
+                return int(f.read().strip())
+        except (OSError, ValueError):
+            time.sleep(0.1)
+    raise AssertionError("no QEMU for %s appeared on %s" % (name, host))
 
 
 def changed_tasks(stdout):
@@ -216,3 +234,35 @@ def test_a_failed_move_is_retried_on_the_next_destination():
         finally:
             conn.close()
     assert_runs_only_on(name, alternate)
+
+
+def test_a_move_whose_destination_dies_mid_migration_lands_on_the_alternate():
+    """Fault injection: the incoming QEMU on the first destination is killed while memory streams to it."""
+    name = "slow1"
+    proc = lab("guest", name, "--host", "hv1", "--memory", "256", "--dirty-mb", "1", "--wait", check=False)
+    assert proc.returncode == 0, proc.stderr
+    before = heartbeat("hv1", name)
+    lab("shape", "hv1", "--rate", "100mbit")  # ~20 s for 256 MiB: time to strike during pre-copy
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = os.path.join(tmp, "result.json")
+            extra = {"target": "hv1", "result_file": out,
+                     "module_args": {"moves": [{"domain": name, "destination": "hv2", "alternates": ["hv3"]}]}}
+            runner = subprocess.Popen(["ansible-playbook", os.path.join(ROOT, "tests/integration/playbooks/moves_module.yml"),
+                                       "-e", json.dumps(extra)], cwd=ROOT, text=True, stdout=subprocess.PIPE,
+                                      stderr=subprocess.STDOUT, env=dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg")))
+            victim = incoming_qemu("hv2", name)
+            time.sleep(3)
+            os.kill(victim, signal.SIGKILL)  # a QEMU the lab's libvirtd started for this test
+            output = runner.communicate(timeout=300)[0]
+            with open(out) as f:
+                result = json.load(f)
+    finally:
+        lab("shape", "hv1", "--clear")
+    assert not result.get("failed"), output[-3000:]
+    [moved] = result["results"]
+    assert moved["attempts"] == 2 and moved["to"] == "hv3", moved
+    assert moved["tries"][0]["destination"] == "hv2" and moved["tries"][0]["location"] == "source", moved["tries"]
+    assert moved["landed"]["ok"]
+    assert_runs_only_on(name, "hv3")
+    wait_heartbeat_after("hv3", name, before)  # the same boot: it never stopped running
