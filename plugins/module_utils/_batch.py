@@ -215,14 +215,14 @@ class BatchMover:
             if task["method"] != "shutdown":
                 self._check_landed(task, uri, attempt)
         except DroverError as exc:
-            attempt["error"] = exc.msg
+            attempt.update(status="failed", error=exc.msg)
             attempt["location"] = exc.details.get("vm_location") or self._locate(task["name"], uri)
         except self.lv.libvirtError as exc:
-            attempt["error"] = describe(exc, "move failed")
+            attempt.update(status="failed", error=describe(exc, "move failed"))
             attempt["location"] = self._locate(task["name"], uri)
         except Exception as exc:  # pylint: disable=broad-except
             # A bug must not leave the other moves' results unreported: record it, locate the domain.
-            attempt["error"] = "internal error: %r" % (exc,)
+            attempt.update(status="failed", error="internal error: %r" % (exc,))
             attempt["location"] = self._locate(task["name"], uri)
         attempt["wall_ms"] = int((time.monotonic() - t0) * 1000)
         attempt["finished_at"] = now_iso()

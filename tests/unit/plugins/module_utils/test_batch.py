@@ -86,7 +86,9 @@ class _Module:
 
     def __init__(self, moves, **params):
         self.params = dict(uri="qemu:///system", moves=moves, source_name="hv1", max_parallel=2, max_per_destination=1,
-                           retries=1, shutdown_timeout=1, progress_file=None, transport="tcp")
+                           retries=1, shutdown_timeout=1, progress_file=None, transport="tcp", bandwidth=0,
+                           timeout=None, convergence="balanced", convergence_knobs={}, tls=False,
+                           postcopy_recovery_wait=300, remove_source_volumes=False, poll_interval=0.5)
         self.params.update(params)
 
 
@@ -163,3 +165,68 @@ def test_no_retry_when_retries_are_spent_or_the_domain_is_not_safely_on_the_sour
 def test_overhead_is_wall_time_beyond_the_libvirt_call():
     [result] = ScriptedMover(_Module(_moves(1))).run(False)["results"]
     assert (result["wall_ms"], result["job_ms"], result["overhead_ms"]) == (15, 12, 3)
+
+
+class _NoDomain(_Libvirt.libvirtError):
+    def get_error_code(self):
+        return _Libvirt.VIR_ERR_NO_DOMAIN
+
+
+_Libvirt.VIR_ERR_NO_DOMAIN = 42
+
+
+class _Dom:
+    def __init__(self, state, persistent):
+        self._state, self._persistent = state, persistent
+
+    def state(self):
+        return (self._state, 1)
+
+    def isActive(self):  # noqa: N802
+        return self._state == 1
+
+    def isPersistent(self):  # noqa: N802
+        return self._persistent
+
+    def UUIDString(self):  # noqa: N802
+        return "u-1"
+
+
+class _Host(_Conn):
+    def __init__(self, doms):
+        self.doms = doms
+
+    def lookupByName(self, name):  # noqa: N802
+        if name not in self.doms:
+            raise _NoDomain("no domain")
+        return self.doms[name]
+
+
+class _Fleet:
+    def __init__(self, source, destination):
+        self.hosts = {"qemu:///system": source, "qemu+tcp://hv2/system": destination}
+
+    def connect(self, uri, role):
+        return self.hosts[uri]
+
+
+def test_a_move_libvirt_reports_done_but_that_left_no_definition_is_a_failure(monkeypatch):
+    class Landed:
+        def __init__(self, ctx):
+            self.ctx = ctx
+
+        def run(self, check_mode):
+            return {"changed": True, "metrics": {"duration_ms": 5, "wall_ms": 9}}
+
+    monkeypatch.setattr("ansible_collections.drover.libvirt.plugins.module_utils._batch.LiveMigration", Landed)
+    module = _Module([{"domain": "vm1", "destination": "hv2"}])
+    fleet = _Fleet(_Host({}), _Host({"vm1": _Dom(1, persistent=False)}))
+    [result] = BatchMover(module, connections=fleet).run(False)["results"]
+    assert result["status"] == "failed" and result["to"] is None
+    assert result["error"] == "moved, but vm1: not persistent on the destination"
+    assert result["location"] == "destination" and result["landed"]["ok"] is False
+
+    fleet = _Fleet(_Host({}), _Host({"vm1": _Dom(1, persistent=True)}))
+    [result] = BatchMover(module, connections=fleet).run(False)["results"]
+    assert result["status"] == "migrated" and result["landed"] == {"ok": True, "source": "absent",
+                                                                  "destination": "running"}
