@@ -228,5 +228,5 @@ def test_a_move_libvirt_reports_done_but_that_left_no_definition_is_a_failure(mo
 
     fleet = _Fleet(_Host({}), _Host({"vm1": _Dom(1, persistent=True)}))
     [result] = BatchMover(module, connections=fleet).run(False)["results"]
-    assert result["status"] == "migrated" and result["landed"] == {"ok": True, "source": "absent",
-                                                                  "destination": "running"}
+    assert result["status"] == "migrated"
+    assert result["landed"] == {"ok": True, "source": "absent", "destination": "running"}
