@@ -109,8 +109,9 @@ class BatchMover:
         p = module.params
         if p["max_parallel"] < 1 or p["max_per_destination"] < 1:
             raise DroverError("max_parallel and max_per_destination must be at least 1")
-        if p["retries"] < 0:
-            raise DroverError("retries must be 0 or more")
+        if p["retries"] < 0 or p["shutdown_timeout"] < 0:
+            raise DroverError("retries and shutdown_timeout must be 0 or more, got %r and %r"
+                              % (p["retries"], p["shutdown_timeout"]))
         self.tasks = normalize_moves(p["moves"])
         for task in self.tasks:
             task["candidates"] = [(n, destination_uri(u, p["transport"])) for n, u in task["candidates"]]

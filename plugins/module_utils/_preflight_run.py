@@ -76,6 +76,12 @@ def run_preflight(module):
         parse_port_range(params["migration_ports"])
     except ValueError as exc:
         raise DroverError("migration_ports: %s" % exc)
+    for name, low, high in (("dirty_rate_seconds", 0, 60), ("reserved_memory_mib", 0, None), ("bandwidth", 1, None),
+                            ("vcpu_ratio", 0.01, None), ("port_timeout", 0.1, 60)):
+        value = params[name]
+        if value < low or (high is not None and value > high):
+            raise DroverError("%s must be %s, got %r; nothing was checked" % (
+                name, "between %s and %s" % (low, high) if high is not None else "at least %s" % low, value))
     dests = _destinations(params)
     src_conn = module.connect(params["uri"], "source")
     local = not parse_uri(params["uri"])["host"]

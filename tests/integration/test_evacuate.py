@@ -266,3 +266,25 @@ def test_a_move_whose_destination_dies_mid_migration_lands_on_the_alternate():
     assert moved["landed"]["ok"]
     assert_runs_only_on(name, "hv3")
     wait_heartbeat_after("hv3", name, before)  # the same boot: it never stopped running
+
+
+def test_a_cold_move_that_cannot_start_on_the_destination_is_undone():
+    """Fault injection on the cold path: hv2 lacks the VM's network, so the start there fails."""
+    name = "netc"
+    assert lab("network", "hv1", "coldnet", check=False).returncode == 0
+    proc = lab("guest", name, "--host", "hv1", "--memory", "96", "--dirty-mb", "1", "--network", "coldnet", "--wait",
+               check=False)
+    assert proc.returncode == 0, proc.stderr
+    before = heartbeat("hv1", name)
+    result = run_module("moves_module.yml", "hv1", shutdown_timeout=3,
+                        moves=[{"domain": name, "destination": "hv2", "method": "cold"}])
+    [moved] = result["results"]
+    assert result.get("failed") and moved["status"] == "failed" and moved["location"] == "source", moved
+    assert "back on the source" in moved["error"] and "coldnet" in moved["error"], moved["error"]
+    assert_runs_only_on(name, "hv1")
+    tick = heartbeat("hv1", name)
+    deadline = time.time() + 60
+    while not (tick and tick["boot_id"] != before["boot_id"]) and time.time() < deadline:
+        time.sleep(0.5)
+        tick = heartbeat("hv1", name)
+    assert tick["boot_id"] != before["boot_id"], "restarted on the source after the failed cold move"

@@ -176,3 +176,13 @@ def test_a_marked_destination_fails_preflight_until_the_mark_is_cleared():
     assert cleared["changed"] and cleared["mark"] is None
     result = run_module("preflight_module.yml", "hv1", destinations=["hv2"], domains=["good1"])
     assert result["results"][0]["status"] == "pass"
+
+
+@pytest.mark.parametrize("args, message", [
+    ({"dirty_rate_seconds": -1}, "dirty_rate_seconds must be between 0 and 60, got -1"),
+    ({"bandwidth": 0}, "bandwidth must be at least 1, got 0"),
+    ({"domains": ["nosuch"]}, "domain nosuch not found on this hypervisor; nothing was checked"),
+])
+def test_bad_input_is_refused_by_name(args, message):
+    result = run_module("preflight_module.yml", "hv1", destinations=["hv2"], **args)
+    assert result.get("failed") and message in result["msg"], result
