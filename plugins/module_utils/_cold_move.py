@@ -159,7 +159,15 @@ class DefinitionMove:
             self._roll_back(ddom, copied, start_after and report["stopped"] != "already_off")
             reason = exc.msg if isinstance(exc, DroverError) else describe(exc, "cold move failed")
             raise DroverError("%s; domain %s is back on the source" % (reason, self.name), vm_location="source")
-        dom.undefine()
+        try:
+            dom.undefine()
+        except self.lv.libvirtError as exc:
+            # Rare, but then the domain is defined on both hosts: say so plainly, because starting the
+            # stale source copy would run the guest twice on the same disks.
+            raise DroverError("%s; domain %s RUNS ON THE DESTINATION but its shut-off definition is still on the "
+                              "source: undefine it there by hand and do not start it"
+                              % (describe(exc, "cannot undefine the source copy"), self.name),
+                              vm_location="destination")
         if self.remove_source_volumes:
             for path in copied:
                 self.sconn.storageVolLookupByPath(path).delete(0)
