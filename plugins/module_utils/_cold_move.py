@@ -164,8 +164,8 @@ class DefinitionMove:
         except self.lv.libvirtError as exc:
             # Rare, but then the domain is defined on both hosts: say so plainly, because starting the
             # stale source copy would run the guest twice on the same disks.
-            raise DroverError("%s; domain %s RUNS ON THE DESTINATION but its shut-off definition is still on the "
-                              "source: undefine it there by hand and do not start it"
+            raise DroverError("%s; domain %s is DEFINED ON BOTH HOSTS: it is on the destination now, and its shut-off "
+                              "definition is still on the source: undefine it there by hand and do not start it"
                               % (describe(exc, "cannot undefine the source copy"), self.name),
                               vm_location="destination")
         if self.remove_source_volumes:
