@@ -135,6 +135,10 @@ class DefinitionMove:
         if not src["persistent"]:
             raise DroverError("domain %s has no persistent definition on the source; only a live migration can "
                               "move it" % self.name, vm_location="source")
+        if not start_after and src["active"]:
+            # Planned while shut off, started since: moving only its definition would stop it.
+            raise DroverError("domain %s is %s now but was shut off when the move was planned; nothing was moved, "
+                              "plan again" % (self.name, src["state"]), vm_location="source")
         dom = self.sconn.lookupByName(self.name)
         xml = dom.XMLDesc(self.lv.VIR_DOMAIN_XML_INACTIVE | self.lv.VIR_DOMAIN_XML_SECURE)
         report = {"stopped": shut_down(dom, self.lv, self.shutdown_timeout), "copied": [], "started": False}
@@ -152,7 +156,8 @@ class DefinitionMove:
                     copy_volume(self.sconn, self.dconn, self.lv, path)
                     copied.append(path)
             ddom = self.dconn.defineXML(xml)
-            if start_after:
+            # A domain someone shut off since the plan stays off: start only what this move stopped.
+            if start_after and report["stopped"] != "already_off":
                 ddom.create()
                 report["started"] = True
         except (self.lv.libvirtError, DroverError) as exc:

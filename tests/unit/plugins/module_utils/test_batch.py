@@ -230,3 +230,13 @@ def test_a_move_libvirt_reports_done_but_that_left_no_definition_is_a_failure(mo
     [result] = BatchMover(module, connections=fleet).run(False)["results"]
     assert result["status"] == "migrated"
     assert result["landed"] == {"ok": True, "source": "absent", "destination": "running"}
+
+
+def test_a_definition_move_refuses_a_domain_started_since_the_plan():
+    module = _Module([{"domain": "vm1", "destination": "hv2", "method": "define"}], retries=0)
+    fleet = _Fleet(_Host({"vm1": _Dom(1, persistent=True)}), _Host({}))
+    [result] = BatchMover(module, connections=fleet).run(False)["results"]
+    assert result["status"] == "failed" and result["location"] == "source"
+    assert result["error"] == "domain vm1 is running now but was shut off when the move was planned; nothing was moved, " \
+                              "plan again"
+    assert fleet.hosts["qemu+tcp://hv2/system"].doms == {}
