@@ -17,13 +17,7 @@ author:
   - drover.libvirt maintainers (!UNKNOWN)
 extends_documentation_fragment:
   - drover.libvirt.connection
-attributes:
-  check_mode:
-    support: full
-    description: Read-only; runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Nothing changes, so there is no diff.
+  - drover.libvirt.attributes.info_module
 options:
   name:
     description: Name of the domain.
