@@ -19,18 +19,17 @@ import time
 from collections import Counter
 
 from ansible_collections.drover.libvirt.plugins.module_utils._cold_move import DefinitionMove, shut_down
+from ansible_collections.drover.libvirt.plugins.module_utils._domain_presence import presence
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
 from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_module import describe
 from ansible_collections.drover.libvirt.plugins.module_utils._live_migration import LiveMigration
-from ansible_collections.drover.libvirt.plugins.module_utils._migration import presence, where_after_failure
+from ansible_collections.drover.libvirt.plugins.module_utils._migration_options import MigrationOptions
+from ansible_collections.drover.libvirt.plugins.module_utils._migration_rules import where_after_failure
 from ansible_collections.drover.libvirt.plugins.module_utils._uri import destination_uri
 
 METHODS = ("live", "cold", "define", "shutdown")
 _LANDED = ("migrated", "moved_cold", "defined", "planned", "unchanged")
 _DONE = {"live": "migrated", "cold": "moved_cold", "define": "defined", "shutdown": "shut_down"}
-# Options of the migrate module a batch passes through to every live migration.
-PASS_THROUGH = ("transport", "bandwidth", "timeout", "convergence", "convergence_knobs", "tls",
-                "postcopy_recovery_wait", "remove_source_volumes", "poll_interval")
 
 
 def now_iso():
@@ -56,20 +55,6 @@ class SharedConnections:
             conn = self.module.connect(uri, role)
             self.cache[uri] = conn
             return conn
-
-
-class _MigrationContext:
-    """What LiveMigration reads from a module, for one move of a batch."""
-
-    def __init__(self, module, connections, params):
-        self.params = params
-        self.libvirt = module.libvirt
-        self.libvirt_qemu = module.libvirt_qemu
-        self.connect = connections.connect
-        self.warnings = []
-
-    def warn(self, msg):
-        self.warnings.append(msg)
 
 
 def normalize_moves(moves):
@@ -187,7 +172,7 @@ class BatchMover:
     def _attempt(self, task):
         dest_name, uri = task["candidates"][0] if task["candidates"] else (None, None)
         attempt = {"destination": dest_name, "started_at": now_iso(), "status": "failed", "error": None,
-                   "location": None, "metrics": {}}
+                   "location": None, "metrics": {}, "warnings": []}
         self._progress(task["name"], "start", attempt)
         t0 = time.monotonic()
         try:
@@ -196,8 +181,7 @@ class BatchMover:
             attempt["was"] = None
         try:
             if task["method"] == "live":
-                out = LiveMigration(_MigrationContext(self.module, self.connections,
-                                                      self._live_params(task, uri))).run(False)
+                out = self._live_migration(task, uri, attempt["warnings"]).run(False)
                 attempt["metrics"] = out.get("metrics", {})
                 attempt["status"] = "migrated" if out["changed"] else "unchanged"
             elif task["method"] == "shutdown":
@@ -247,13 +231,16 @@ class BatchMover:
             attempt["location"] = where_after_failure(src, dst)
             raise DroverError("moved, but %s: %s" % (task["name"], "; ".join(problems)))
 
-    def _live_params(self, task, uri):
-        p = self.module.params
-        params = {k: p[k] for k in PASS_THROUGH}
-        params.update(name=task["name"], dest=uri, uri=p["uri"], dest_user=None, migration_uri=None, persist=True,
-                      undefine_source=True, copy_storage="all" if task["copy_storage"] else "none",
-                      copy_disks=[], cdrom="keep")
-        return params
+    def _live_migration(self, task, uri, warnings):
+        """One live move with the batch's migration options; its warnings go to `warnings`.
+
+        A batch always leaves the domain defined on the destination only, and copies every disk or none.
+        """
+        options = MigrationOptions.from_params(dict(
+            self.module.params, name=task["name"], dest=uri, dest_user=None, migration_uri=None, persist=True,
+            undefine_source=True, copy_storage="all" if task["copy_storage"] else "none", copy_disks=[],
+            cdrom="keep"))
+        return LiveMigration(self.connections.connect, options, warnings.append, self.lv, self.module.libvirt_qemu)
 
     def _locate(self, name, uri):
         """Where the domain runs now, asked of both hosts (the error text is not trusted)."""
@@ -274,11 +261,10 @@ class BatchMover:
         """Check mode: what would happen, from where the domain is now; nothing moves."""
         dest_name, uri = task["candidates"][0] if task["candidates"] else (None, None)
         attempt = {"destination": dest_name, "status": "planned", "error": None, "location": "source",
-                   "metrics": {}, "started_at": None, "finished_at": None, "wall_ms": 0}
+                   "metrics": {}, "started_at": None, "finished_at": None, "wall_ms": 0, "warnings": []}
         try:
             if task["method"] == "live":
-                LiveMigration(_MigrationContext(self.module, self.connections,
-                                                self._live_params(task, uri))).run(True)
+                self._live_migration(task, uri, attempt["warnings"]).run(True)
             else:
                 src = presence(self.sconn, task["name"], self.lv)
                 if not src["exists"]:
@@ -306,6 +292,8 @@ class BatchMover:
             "overhead_ms": (last["wall_ms"] - job_ms) if job_ms is not None and last.get("wall_ms") else None,
             "started_at": tries[0].get("started_at"), "finished_at": last.get("finished_at"),
             "error": last["error"], "location": last["location"], "landed": last.get("landed"),
+            # What a move warned about (an error libvirt reported although the domain landed), every try.
+            "warnings": [w for t in tries for w in t.get("warnings", [])],
             "tries": [{"destination": t["destination"], "status": t["status"], "error": t["error"],
                        "location": t["location"], "started_at": t.get("started_at"),
                        "finished_at": t.get("finished_at")} for t in tries],

@@ -16,11 +16,11 @@ import os
 import time
 import xml.etree.ElementTree as ET
 
+from ansible_collections.drover.libvirt.plugins.module_utils._domain_presence import presence
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
 from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_module import describe
-from ansible_collections.drover.libvirt.plugins.module_utils._migration import presence
 from ansible_collections.drover.libvirt.plugins.module_utils._preflight_probes import StorageProbe
-from ansible_collections.drover.libvirt.plugins.module_utils._storage import disks_of, pool_target_path, volume_xml
+from ansible_collections.drover.libvirt.plugins.module_utils._storage import disks_of, pool_for_directory, volume_xml
 
 _CHUNK = 4 * 1024 * 1024
 
@@ -47,20 +47,13 @@ def shut_down(dom, libvirt, timeout, force=True):
     return "destroyed"
 
 
-def _pool_for(conn, path):
-    directory = os.path.dirname(path)
-    for pool in conn.listAllStoragePools(0):
-        if pool.isActive() and pool_target_path(pool.XMLDesc(0)) == directory:
-            return pool
-    return None
-
-
 def copy_volume(sconn, dconn, libvirt, path):
     """Copy one disk image to the same path on the destination through libvirt streams."""
-    spool, dpool = _pool_for(sconn, path), _pool_for(dconn, path)
+    directory = os.path.dirname(path)
+    spool, dpool = pool_for_directory(sconn, directory), pool_for_directory(dconn, directory)
     if spool is None or dpool is None:
         raise DroverError("disk %s needs a copy, but no active storage pool serves %s on the %s"
-                          % (path, os.path.dirname(path), "source" if spool is None else "destination"))
+                          % (path, directory, "source" if spool is None else "destination"))
     spool.refresh(0)
     dpool.refresh(0)
     if os.path.basename(path) in dpool.listVolumes():

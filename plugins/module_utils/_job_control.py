@@ -10,26 +10,25 @@ from __future__ import annotations
 
 import socket
 
+from ansible_collections.drover.libvirt.plugins.module_utils._domain_presence import finish_definitions, presence
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
-from ansible_collections.drover.libvirt.plugins.module_utils._migration import decide, finish_definitions, presence
+from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_enums import (
+    DOMAIN_PAUSED, DOMAIN_RUNNING, JOB_BOUNDED, JOB_OPERATION_MIGRATION_IN, JOB_OPERATION_MIGRATION_OUT,
+    JOB_UNBOUNDED, PAUSED_POSTCOPY, PAUSED_POSTCOPY_FAILED, RUNNING_POSTCOPY, RUNNING_POSTCOPY_FAILED)
+from ansible_collections.drover.libvirt.plugins.module_utils._migration_rules import decide
 from ansible_collections.drover.libvirt.plugins.module_utils._postcopy import PostcopyRecovery
 from ansible_collections.drover.libvirt.plugins.module_utils._uri import destination_uri, parse_uri
 
-# virDomainState / reasons / job types (stable ABI values).
-_RUNNING, _PAUSED = 1, 3
-_RUNNING_POSTCOPY, _RUNNING_POSTCOPY_FAILED = 10, 11
-_PAUSED_POSTCOPY, _PAUSED_POSTCOPY_FAILED = 12, 13
-_JOB_BOUNDED, _JOB_UNBOUNDED = 1, 2
-_OPERATIONS = {4: "migration_in", 5: "migration_out"}
+_OPERATIONS = {JOB_OPERATION_MIGRATION_IN: "migration_in", JOB_OPERATION_MIGRATION_OUT: "migration_out"}
 
 
 def job_phase(state, reason, job_type):
     """none, precopy, postcopy or postcopy_failed, from the domain state and the job type."""
-    if (state, reason) in ((_PAUSED, _PAUSED_POSTCOPY_FAILED), (_RUNNING, _RUNNING_POSTCOPY_FAILED)):
+    if (state, reason) in ((DOMAIN_PAUSED, PAUSED_POSTCOPY_FAILED), (DOMAIN_RUNNING, RUNNING_POSTCOPY_FAILED)):
         return "postcopy_failed"
-    if (state, reason) in ((_PAUSED, _PAUSED_POSTCOPY), (_RUNNING, _RUNNING_POSTCOPY)):
+    if (state, reason) in ((DOMAIN_PAUSED, PAUSED_POSTCOPY), (DOMAIN_RUNNING, RUNNING_POSTCOPY)):
         return "postcopy"
-    if job_type in (_JOB_BOUNDED, _JOB_UNBOUNDED):
+    if job_type in (JOB_BOUNDED, JOB_UNBOUNDED):
         return "precopy"
     return "none"
 

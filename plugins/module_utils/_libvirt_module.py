@@ -17,6 +17,7 @@ import xml.etree.ElementTree as ET
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
+from ansible_collections.drover.libvirt.plugins.module_utils._migration_rules import check_domain_name
 from ansible_collections.drover.libvirt.plugins.module_utils._uri import parse_uri
 
 LIBVIRT_IMPORT_ERROR = None
@@ -140,8 +141,7 @@ class LibvirtModule(AnsibleModule):
 
     def lookup(self, conn, name):
         """The domain `name` on conn, or a DroverError that names it and the host."""
-        if not name or any(ord(ch) < 32 for ch in name) or "/" in name:
-            raise DroverError("domain name %r is not a valid libvirt domain name" % (name,))
+        check_domain_name(name)
         try:
             return conn.lookupByName(name)
         except libvirt.libvirtError as exc:

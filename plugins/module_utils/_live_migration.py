@@ -1,8 +1,10 @@
 # -*- coding: utf-8 -*-
 # Copyright: drover.libvirt contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""One live migration end to end, as the migrate module (and later the evacuate role) runs it.
+"""The flow of one live migration end to end, as the migrate module and move_domains run it.
 
+It joins the pure rules (_migration_rules, _convergence, _storage planning) with the host I/O
+(_domain_presence, _job_monitor, _postcopy) in the order a migration needs them.
 Private to drover.libvirt; no compatibility promise.
 """
 
@@ -15,21 +17,23 @@ from ansible_collections.drover.libvirt.plugins.module_utils._convergence import
     ConvergencePolicy,
     completion_timeout,
     downtime_schedule,
-    resolve_knobs,
 )
+from ansible_collections.drover.libvirt.plugins.module_utils._domain_presence import finish_definitions, presence
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
+from ansible_collections.drover.libvirt.plugins.module_utils._job_monitor import JobMonitor
+from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_enums import (
+    DOMAIN_RUNNING,
+    EVENT_SUSPENDED,
+    EVENT_SUSPENDED_POSTCOPY,
+)
 from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_module import describe, host_uuid
-from ansible_collections.drover.libvirt.plugins.module_utils._migration import (
+from ansible_collections.drover.libvirt.plugins.module_utils._migration_rules import (
     ABSENT,
-    JobMonitor,
-    check_domain_name,
     completed_metrics,
     decide,
-    finish_definitions,
     flags_value,
     migration_flags,
     migration_params,
-    presence,
     where_after_failure,
 )
 from ansible_collections.drover.libvirt.plugins.module_utils._postcopy import PostcopyRecovery, find_data_port
@@ -40,36 +44,36 @@ from ansible_collections.drover.libvirt.plugins.module_utils._storage import (
     storage_flags,
     without_media,
 )
-from ansible_collections.drover.libvirt.plugins.module_utils._uri import destination_uri, migration_uri, parse_uri
+from ansible_collections.drover.libvirt.plugins.module_utils._uri import parse_uri
 
 
 class LiveMigration:
-    """Move domain `name` from the module's source connection to a destination."""
+    """Move domain `options.name` from `options.source_uri` to `options.dest_uri`, live.
 
-    def __init__(self, module):
-        self.module = module
-        self.lv = module.libvirt
-        p = module.params
-        self.name = p["name"]
-        self.persist = p["persist"]
-        self.undefine_source = p["undefine_source"]
-        check_domain_name(self.name)
-        if p["timeout"] is not None and p["timeout"] <= 0:
-            raise DroverError("timeout must be a positive number of seconds, got %r" % p["timeout"])
-        if p["bandwidth"] < 0:
-            raise DroverError("bandwidth must be 0 (unlimited) or a positive MiB/s, got %r" % p["bandwidth"])
-        if not 0.05 <= p["poll_interval"] <= 10:
-            raise DroverError("poll_interval must be between 0.05 and 10 seconds, got %r" % p["poll_interval"])
-        self.source_uri = p["uri"]
-        self.dest_uri = destination_uri(p["dest"], p["transport"], p["dest_user"])
-        self.data_uri = migration_uri(p["migration_uri"]) if p["migration_uri"] else None
-        self.knobs = resolve_knobs(p["convergence"], p["convergence_knobs"])
-        self.flags = migration_flags(self.persist, self.undefine_source, self.knobs, p["tls"])
-        self.params = migration_params(p["bandwidth"], self.data_uri, self.knobs)
+    connect(uri, role) opens a libvirt connection (role names it in errors); warn(msg) records
+    a warning for the caller to return; libvirt and libvirt_qemu are libvirt-python's modules
+    (libvirt_qemu only for the post-copy recovery of libvirt 11.3.0, may be None).
+    """
+
+    def __init__(self, connect, options, warn, libvirt, libvirt_qemu=None):
+        self.connect = connect
+        self.options = options
+        self.warn = warn
+        self.lv = libvirt
+        self.libvirt_qemu = libvirt_qemu
+        self.name = options.name
+        self.persist = options.persist
+        self.undefine_source = options.undefine_source
+        self.source_uri = options.source_uri
+        self.dest_uri = options.dest_uri
+        self.data_uri = options.data_uri
+        self.knobs = options.knobs
+        self.flags = migration_flags(self.persist, self.undefine_source, self.knobs, options.tls)
+        self.params = migration_params(options.bandwidth, self.data_uri, self.knobs)
 
     def _connect(self):
-        self.sconn = self.module.connect(self.source_uri, "source")
-        self.dconn = self.module.connect(self.dest_uri, "destination")
+        self.sconn = self.connect(self.source_uri, "source")
+        self.dconn = self.connect(self.dest_uri, "destination")
         if host_uuid(self.sconn) == host_uuid(self.dconn):
             raise DroverError("destination %s is the source host itself (same host UUID %s)"
                               % (self.dest_uri, host_uuid(self.sconn)))
@@ -80,7 +84,7 @@ class LiveMigration:
             self.dconn.close()
         except self.lv.libvirtError:
             pass
-        self.dconn = self.module.connect(self.dest_uri, "destination")
+        self.dconn = self.connect(self.dest_uri, "destination")
         return self.dconn
 
     def _where(self):
@@ -129,9 +133,9 @@ class LiveMigration:
 
     def _plan_storage(self, dom, result):
         """Decide which disks move with the domain and check the destination can take them."""
-        p = self.module.params
+        opts = self.options
         disks = disks_of(dom.XMLDesc(0))
-        plan = plan_storage(disks, p["copy_storage"], p["copy_disks"], p["cdrom"])
+        plan = plan_storage(disks, opts.copy_storage, opts.copy_disks, opts.cdrom)
         storage = StorageCopy(self.sconn, self.dconn, self.lv, disks, plan)
         todo = storage.check()
         self.flags.extend(storage_flags(plan))
@@ -149,16 +153,16 @@ class LiveMigration:
         return storage, todo
 
     def _migrate(self, result, dom, storage, todo):
-        was_running = dom.state()[0] == self.lv.VIR_DOMAIN_RUNNING
+        was_running = dom.state()[0] == DOMAIN_RUNNING
         total_bytes = dom.info()[1] * 1024 + storage.bytes_to_copy(dom)  # maximum memory + disks to copy
-        timeout = self.module.params["timeout"] or completion_timeout(self.knobs, total_bytes)
+        timeout = self.options.timeout or completion_timeout(self.knobs, total_bytes)
         policy = ConvergencePolicy(self.knobs, total_bytes, timeout)
-        result["convergence"] = {"preset": self.module.params["convergence"], "knobs": self.knobs,
+        result["convergence"] = {"preset": self.options.convergence, "knobs": self.knobs,
                                  "timeout_s": round(timeout, 1),
                                  "downtime_schedule": downtime_schedule(self.knobs, total_bytes)}
         data_host = urlsplit(self.data_uri).hostname if self.data_uri else parse_uri(self.dest_uri)["host"]
         completed = MigrationEvents(self.sconn, dom, self.lv, on_postcopy=lambda: find_data_port(self.name, data_host))
-        monitor = JobMonitor(dom, self.lv, policy, self.module.params["poll_interval"],
+        monitor = JobMonitor(dom, self.lv, policy, self.options.poll_interval,
                              postcopy_seen=completed.postcopy.is_set)
         self.storage = storage
         try:
@@ -190,10 +194,10 @@ class LiveMigration:
             dst = dict(ABSENT, state="unreachable")
         if location == "both" and postcopy:
             # Failed in post-copy: the guest's memory is split, so the only way out is forward.
-            recovery = PostcopyRecovery(dom, self.dconn, self.name, self.lv, self.module.libvirt_qemu,
+            recovery = PostcopyRecovery(dom, self.dconn, self.name, self.lv, self.libvirt_qemu,
                                         reconnect=self._reconnect_destination)
             resume_flags = flags_value(self.lv, self.flags) | self.lv.VIR_MIGRATE_POSTCOPY_RESUME
-            landed = recovery.run(self.module.params["postcopy_recovery_wait"],
+            landed = recovery.run(self.options.postcopy_recovery_wait,
                                   lambda: dom.migrateToURI3(self.dest_uri, self.params, resume_flags),
                                   completed.data_addr or (None, None))
             ip, port = completed.data_addr or (None, None)
@@ -214,7 +218,7 @@ class LiveMigration:
         if location != "destination":
             self._fail(error, monitor, location, src, dst, was_running, timeout, postcopy)
         if error is not None:
-            self.module.warn("libvirt reported an error although %s now runs on the destination: %s"
+            self.warn("libvirt reported an error although %s now runs on the destination: %s"
                              % (self.name, error))
         if was_running and dst["state"] == "paused":
             # A guest paused to force completion arrives paused: it was running before, so run it.
@@ -223,7 +227,7 @@ class LiveMigration:
         finish = decide(self.name, src, dst, self.persist, self.undefine_source)
         self._cleanup(finish["cleanup"])
         result["cleanup"] = finish["cleanup"]
-        if self.module.params["remove_source_volumes"]:
+        if self.options.remove_source_volumes:
             result["storage"]["removed_from_source"] = self.storage.remove_source_volumes()
         result["metrics"] = self._metrics(monitor, completed, wall_ms)
         result["metrics"]["postcopy"] = postcopy
@@ -289,9 +293,6 @@ class LiveMigration:
 class MigrationEvents:
     """Listens on the source for the domain's job-completed event and its entry into post-copy."""
 
-    _SUSPENDED = 3
-    _SUSPENDED_POSTCOPY = 7
-
     def __init__(self, conn, dom, libvirt, on_postcopy=None):
         self.conn = conn
         self.libvirt = libvirt
@@ -314,7 +315,7 @@ class MigrationEvents:
         self.done.set()
 
     def _on_lifecycle(self, _conn, _dom, event, detail, _opaque):
-        if event == self._SUSPENDED and detail == self._SUSPENDED_POSTCOPY:
+        if event == EVENT_SUSPENDED and detail == EVENT_SUSPENDED_POSTCOPY:
             if self.on_postcopy is not None and self.data_addr is None:
                 # Where the stream goes, while it still flows: a resume after a failure needs it.
                 self.data_addr = self.on_postcopy()

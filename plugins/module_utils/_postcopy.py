@@ -26,11 +26,11 @@ import time
 from collections import Counter
 
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
+from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_enums import (
+    DOMAIN_RUNNING, DOMAIN_SHUTOFF, RUNNING_POSTCOPY, RUNNING_POSTCOPY_FAILED, version_text)
 
 # libvirt versions whose POSTCOPY_RESUME path dereferences NULL in the destination daemon.
 RESUME_CRASHES = {11003000}
-_PAUSED, _SHUTOFF = 3, 5
-_PAUSED_POSTCOPY_FAILED = 13
 
 
 def _hex_addr(text):
@@ -107,7 +107,7 @@ class PostcopyRecovery:
         try:
             src_state = self.sdom.state()[0]
         except self.lv.libvirtError:
-            src_state = _SHUTOFF  # undefined: gone
+            src_state = DOMAIN_SHUTOFF  # undefined: gone
         try:
             ddom = self.dconn.lookupByName(self.name)
             dst_state, dst_reason = ddom.state()
@@ -118,7 +118,8 @@ class PostcopyRecovery:
                 except (self.lv.libvirtError, DroverError):
                     pass
             return False
-        return src_state == _SHUTOFF and dst_state == 1 and dst_reason not in (10, 11)
+        return (src_state == DOMAIN_SHUTOFF and dst_state == DOMAIN_RUNNING
+                and dst_reason not in (RUNNING_POSTCOPY, RUNNING_POSTCOPY_FAILED))
 
     def _resume(self, resume_call, data_addr):
         """One resume attempt through libvirt, or through QEMU where libvirt's would crash."""
@@ -136,8 +137,8 @@ class PostcopyRecovery:
             return
         ip, port = data_addr
         if self.qemu is None or not port:
-            self.steps.append("cannot resume: libvirt %d.%d.%d crashes on POSTCOPY_RESUME and the migration port "
-                              "is unknown" % (version // 1000000, version // 1000 % 1000, version % 1000))
+            self.steps.append("cannot resume: libvirt %s crashes on POSTCOPY_RESUME and the migration port "
+                              "is unknown" % version_text(version))
             return
         command = json.dumps({"execute": "migrate", "arguments": {"uri": "tcp:%s:%d" % (ip, port), "resume": True}})
         self.steps.append("QEMU migrate resume to %s:%d" % (ip, port))

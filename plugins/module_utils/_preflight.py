@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 
 from ansible_collections.drover.libvirt.plugins.module_utils._convergence import resolve_knobs
-from ansible_collections.drover.libvirt.plugins.module_utils._inventory import version_tuple
+from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_enums import version_tuple
 
 CHECK_IDS = ("reachability", "host_uuid", "versions", "machine_type", "cpu", "storage", "network",
              "capacity", "blockers", "defined_on_destination", "connectivity", "convergence")

@@ -18,7 +18,9 @@ import threading
 import uuid
 import xml.etree.ElementTree as ET
 
-_COMPARE = {0: "incompatible", 1: "identical", 2: "superset"}
+from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_enums import CPU_COMPARE_NAMES, STATE_NAMES
+from ansible_collections.drover.libvirt.plugins.module_utils._storage import dir_pool_xml, pool_for_directory
+
 PROBE_PREFIX = ".drover-probe-"
 
 
@@ -47,7 +49,7 @@ def compare_cpu(dst_conn, libvirt, dom, live_xml, dst, src_caps_xml):
         if exc.get_error_code() == libvirt.VIR_ERR_CPU_INCOMPATIBLE:
             return {"result": "incompatible", "message": exc.get_error_message(), "compared": compared}
         return {"result": "unknown", "message": exc.get_error_message(), "compared": compared}
-    return {"result": _COMPARE.get(result, "unknown"), "message": "", "compared": compared}
+    return {"result": CPU_COMPARE_NAMES.get(result, "unknown"), "message": "", "compared": compared}
 
 
 class StorageProbe:
@@ -77,15 +79,13 @@ class StorageProbe:
 
     def _seen_on(self, dst_conn, directory, name):
         """True/False whether the destination sees `name` in `directory`; None + why when it cannot tell."""
-        for pool in dst_conn.listAllStoragePools(0):
-            path = ET.fromstring(pool.XMLDesc(0)).findtext("target/path")
-            if path and path.rstrip("/") == directory.rstrip("/"):
-                if not pool.isActive():
-                    return None, "pool %s serving %s is not active there" % (pool.name(), directory)
-                pool.refresh(0)
-                return name in pool.listVolumes(), "pool %s" % pool.name()
-        xml = ("<pool type='dir'><name>drover-probe-%s</name><target><path>%s</path></target></pool>"
-               % (uuid.uuid4().hex[:12], directory))
+        pool = pool_for_directory(dst_conn, directory, active_only=False)
+        if pool is not None:
+            if not pool.isActive():
+                return None, "pool %s serving %s is not active there" % (pool.name(), directory)
+            pool.refresh(0)
+            return name in pool.listVolumes(), "pool %s" % pool.name()
+        xml = dir_pool_xml("drover-probe-%s" % uuid.uuid4().hex[:12], directory)
         try:
             pool = dst_conn.storagePoolCreateXML(xml, 0)
         except self.libvirt.libvirtError as exc:
@@ -133,8 +133,7 @@ def find_defined(dst_conn, libvirt, dom_facts):
     if found is None:
         return None
     state = found.state()[0]
-    names = {1: "running", 3: "paused", 5: "shutoff"}
-    return {"name": found.name(), "uuid": found.UUIDString(), "state": names.get(state, str(state)),
+    return {"name": found.name(), "uuid": found.UUIDString(), "state": STATE_NAMES.get(state, str(state)),
             "persistent": bool(found.isPersistent())}
 
 

@@ -107,8 +107,31 @@ def volume_xml(path, capacity, fmt, backing=None):
     return ET.tostring(vol, encoding="unicode")
 
 
+def dir_pool_xml(name, directory):
+    """Storage pool XML of a directory pool (for a transient look at a directory through libvirt)."""
+    pool = ET.Element("pool", type="dir")
+    ET.SubElement(pool, "name").text = name
+    target = ET.SubElement(pool, "target")
+    ET.SubElement(target, "path").text = directory
+    return ET.tostring(pool, encoding="unicode")
+
+
 def pool_target_path(pool_xml):
     return ET.fromstring(pool_xml).findtext("target/path")
+
+
+def pool_for_directory(conn, directory, active_only=True):
+    """The storage pool of `conn` whose target path is `directory` (trailing slashes aside), or None.
+
+    With active_only=False an inactive pool is returned too, so that the caller can say so.
+    """
+    for pool in conn.listAllStoragePools(0):
+        if active_only and not pool.isActive():
+            continue
+        path = pool_target_path(pool.XMLDesc(0))
+        if path and path.rstrip("/") == directory.rstrip("/"):
+            return pool
+    return None
 
 
 class StorageCopy:
@@ -124,7 +147,7 @@ class StorageCopy:
 
     def _lookup(self, conn, path):
         """The volume at path, after a refresh of its pool so files made outside libvirt count too."""
-        pool = self._pool_for(conn, path)
+        pool = pool_for_directory(conn, os.path.dirname(path))
         if pool is not None:
             try:
                 pool.refresh(0)
@@ -134,13 +157,6 @@ class StorageCopy:
             return conn.storageVolLookupByPath(path)
         except self.lv.libvirtError:
             return None
-
-    def _pool_for(self, conn, path):
-        directory = os.path.dirname(path)
-        for pool in conn.listAllStoragePools(0):
-            if pool.isActive() and pool_target_path(pool.XMLDesc(0)) == directory:
-                return pool
-        return None
 
     def copied(self):
         return [self.disks[t] for t in self.plan["disks"]]
@@ -158,7 +174,7 @@ class StorageCopy:
             if self._lookup(self.dconn, disk["path"]) is not None:
                 raise DroverError("the destination already has a volume at %s (disk %s); refusing to overwrite it"
                                   % (disk["path"], disk["target"]))
-            if self._pool_for(self.dconn, disk["path"]) is None:
+            if pool_for_directory(self.dconn, os.path.dirname(disk["path"])) is None:
                 raise DroverError("no active storage pool on the destination covers %s (disk %s); define one "
                                   "so the copy target can be created" % (os.path.dirname(disk["path"]), disk["target"]))
             backing = None
@@ -173,7 +189,7 @@ class StorageCopy:
     def precreate(self, todo, dom):
         for disk, backing in todo:
             capacity = dom.blockInfo(disk["target"], 0)[0]
-            pool = self._pool_for(self.dconn, disk["path"])
+            pool = pool_for_directory(self.dconn, os.path.dirname(disk["path"]))
             pool.createXML(volume_xml(disk["path"], capacity, disk["format"], backing), 0)
             self.created.append(disk["path"])
 

@@ -199,7 +199,7 @@ domains:
             persistent: true, memory_kib: 131072, vcpus: 1}]
 """
 
-from ansible_collections.drover.libvirt.plugins.module_utils._inventory import gather
+from ansible_collections.drover.libvirt.plugins.module_utils._host_facts import gather
 from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_module import LibvirtModule
 from ansible_collections.drover.libvirt.plugins.module_utils._uri import parse_uri
 

@@ -342,6 +342,7 @@ metrics:
 
 from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_module import LibvirtModule
 from ansible_collections.drover.libvirt.plugins.module_utils._live_migration import LiveMigration
+from ansible_collections.drover.libvirt.plugins.module_utils._migration_options import MigrationOptions
 
 
 def main():
@@ -369,7 +370,12 @@ def main():
         ),
         supports_check_mode=True,
     )
-    module.run(lambda: LiveMigration(module).run(module.check_mode))
+    def work():
+        options = MigrationOptions.from_params(module.params)
+        return LiveMigration(module.connect, options, module.warn, module.libvirt,
+                             module.libvirt_qemu).run(module.check_mode)
+
+    module.run(work)
 
 
 if __name__ == "__main__":

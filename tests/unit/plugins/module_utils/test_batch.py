@@ -212,8 +212,8 @@ class _Fleet:
 
 def test_a_move_libvirt_reports_done_but_that_left_no_definition_is_a_failure(monkeypatch):
     class Landed:
-        def __init__(self, ctx):
-            self.ctx = ctx
+        def __init__(self, connect, options, warn, libvirt, libvirt_qemu=None):
+            self.options = options
 
         def run(self, check_mode):
             return {"changed": True, "metrics": {"duration_ms": 5, "wall_ms": 9}}
@@ -240,3 +240,42 @@ def test_a_definition_move_refuses_a_domain_started_since_the_plan():
     assert result["error"] == "domain vm1 is running now but was shut off when the move was planned; nothing was moved, " \
                               "plan again"
     assert fleet.hosts["qemu+tcp://hv2/system"].doms == {}
+
+
+def test_warnings_of_a_live_move_are_in_its_result(monkeypatch):
+    class LandedWithWarning:
+        def __init__(self, connect, options, warn, libvirt, libvirt_qemu=None):
+            self.options, self.warn = options, warn
+
+        def run(self, check_mode):
+            self.warn("libvirt reported an error although %s now runs on the destination" % self.options.name)
+            return {"changed": True, "metrics": {}}
+
+    monkeypatch.setattr("ansible_collections.drover.libvirt.plugins.module_utils._batch.LiveMigration",
+                        LandedWithWarning)
+    module = _Module([{"domain": "vm1", "destination": "hv2"}, {"domain": "vm2", "destination": "hv2"}])
+    fleet = _Fleet(_Host({}), _Host({"vm1": _Dom(1, persistent=True), "vm2": _Dom(1, persistent=True)}))
+    results = BatchMover(module, connections=fleet).run(False)["results"]
+    assert [r["warnings"] for r in results] == [
+        ["libvirt reported an error although vm1 now runs on the destination"],
+        ["libvirt reported an error although vm2 now runs on the destination"]]
+
+
+def test_a_live_move_gets_the_batch_options_for_its_domain_and_destination(monkeypatch):
+    seen = []
+
+    class Recorded:
+        def __init__(self, connect, options, warn, libvirt, libvirt_qemu=None):
+            seen.append(options)
+
+        def run(self, check_mode):
+            return {"changed": False}
+
+    monkeypatch.setattr("ansible_collections.drover.libvirt.plugins.module_utils._batch.LiveMigration", Recorded)
+    module = _Module([{"domain": "vm1", "destination": "hv2", "copy_storage": True}], bandwidth=50, timeout=90)
+    [result] = BatchMover(module, connections=_Fleet(_Host({}), _Host({}))).run(True)["results"]
+    assert result["status"] == "planned" and result["warnings"] == []
+    [opts] = seen
+    assert (opts.name, opts.dest_uri, opts.source_uri) == ("vm1", "qemu+tcp://hv2/system", "qemu:///system")
+    assert (opts.bandwidth, opts.timeout, opts.copy_storage, opts.cdrom) == (50, 90, "all", "keep")
+    assert opts.persist and opts.undefine_source and opts.data_uri is None

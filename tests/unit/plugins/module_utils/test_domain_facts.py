@@ -6,7 +6,8 @@
 from __future__ import annotations
 
 from ansible_collections.drover.libvirt.plugins.module_utils._domain_facts import parse_domain_xml, storage_place
-from ansible_collections.drover.libvirt.plugins.module_utils._inventory import path_is_shared, shared_filesystems
+from ansible_collections.drover.libvirt.plugins.module_utils._host_facts import (
+    mount_types, path_is_shared, shared_filesystems, unescape_mount_field)
 
 STORAGE = [
     {"pool": "shared", "path": "/srv/drover/shared", "shared": True},
@@ -150,3 +151,16 @@ def test_path_is_shared_by_declaration_or_network_filesystem():
     assert path_is_shared("/mnt/nfs/x.img", [], mounts)
     assert not path_is_shared("/mnt/nfs/local/x.img", [], mounts)
     assert not path_is_shared("/var/lib/x.img", [], mounts)
+
+
+def test_mountinfo_octal_escapes_are_decoded():
+    assert unescape_mount_field(r"/srv/vm\040images") == "/srv/vm images"
+    assert unescape_mount_field(r"/a\011b\012c\134d") == "/a\tb\nc\\d"
+    assert unescape_mount_field(r"/plain/\9x\04") == r"/plain/\9x\04"  # not an escape: kept as it is
+
+
+def test_mount_types_read_escaped_mount_points(tmp_path):
+    info = tmp_path / "mountinfo"
+    info.write_text("36 35 98:0 / /srv/vm\\040images rw,noatime master:1 - nfs4 srv:/export rw\n"
+                    "37 35 98:1 / / rw - ext4 /dev/vda1 rw\n")
+    assert mount_types(str(info)) == {"/srv/vm images": "nfs4", "/": "ext4"}

@@ -2,9 +2,10 @@ import threading
 
 import pytest
 
-from ansible_collections.drover.libvirt.plugins.module_utils import _migration as m
+from ansible_collections.drover.libvirt.plugins.module_utils import _migration_rules as m
 from ansible_collections.drover.libvirt.plugins.module_utils._convergence import ConvergencePolicy, resolve_knobs
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
+from ansible_collections.drover.libvirt.plugins.module_utils._job_monitor import JobMonitor
 
 
 def here(state="running", persistent=True, uuid="u1", migratable=None):
@@ -85,6 +86,11 @@ def test_impossible_domain_names(name):
         m.check_domain_name(name)
 
 
+def test_a_delete_character_is_refused_like_any_control_character():
+    with pytest.raises(DroverError, match="not a valid libvirt domain name"):
+        m.check_domain_name("vm\x7f")
+
+
 def test_hostile_but_possible_names_pass_to_lookup():
     for name in ("vm 1", "vm'1\"", "vm;reboot", "vm\u00e9\u4e2d"):
         m.check_domain_name(name)
@@ -147,7 +153,7 @@ class FakeClock:
 
 def test_monitor_aborts_at_timeout_and_waits_for_the_call():
     dom = FakeDomain()
-    mon = m.JobMonitor(dom, FakeLibvirt, ConvergencePolicy(resolve_knobs("none"), 1 << 30, timeout=3), poll_interval=0.01, clock=FakeClock())
+    mon = JobMonitor(dom, FakeLibvirt, ConvergencePolicy(resolve_knobs("none"), 1 << 30, timeout=3), poll_interval=0.01, clock=FakeClock())
     error, wall_ms = mon.run(dom.migrate)
     assert isinstance(error, FakeLibvirt.libvirtError)
     assert mon.aborted and dom.aborts == 1
@@ -157,7 +163,7 @@ def test_monitor_aborts_at_timeout_and_waits_for_the_call():
 
 def test_monitor_aborts_again_while_the_job_ignores_it():
     dom = FakeDomain(abort_takes=2)
-    mon = m.JobMonitor(dom, FakeLibvirt, ConvergencePolicy(resolve_knobs("none"), 1 << 30, timeout=2), poll_interval=0.01, clock=FakeClock())
+    mon = JobMonitor(dom, FakeLibvirt, ConvergencePolicy(resolve_knobs("none"), 1 << 30, timeout=2), poll_interval=0.01, clock=FakeClock())
     mon.run(dom.migrate)
     assert dom.aborts == 2
     assert [d["action"] for d in mon.decisions] == ["abort", "abort"]

@@ -4,8 +4,10 @@ import pytest
 
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
 from ansible_collections.drover.libvirt.plugins.module_utils._storage import (
+    dir_pool_xml,
     disks_of,
     plan_storage,
+    pool_for_directory,
     storage_flags,
     volume_xml,
     without_media,
@@ -71,3 +73,36 @@ def test_volume_xml():
     assert vol.findtext("capacity") == str(10 << 30)
     assert vol.find("target/format").get("type") == "qcow2"
     assert vol.findtext("backingStore/path") == "/srv/base/debian.qcow2"
+
+
+def test_dir_pool_xml_escapes_the_path():
+    root = ET.fromstring(dir_pool_xml("drover-probe-1", "/srv/a&b/<c>'d\""))
+    assert root.get("type") == "dir" and root.findtext("name") == "drover-probe-1"
+    assert root.findtext("target/path") == "/srv/a&b/<c>'d\""
+
+
+class _Pool:
+    def __init__(self, name, path, active=True):
+        self._name, self.path, self.active = name, path, active
+
+    def isActive(self):  # noqa: N802
+        return self.active
+
+    def XMLDesc(self, flags):  # noqa: N802
+        return dir_pool_xml(self._name, self.path)
+
+
+class _Conn:
+    def __init__(self, *pools):
+        self.pools = pools
+
+    def listAllStoragePools(self, flags):  # noqa: N802
+        return list(self.pools)
+
+
+def test_pool_for_directory_matches_the_target_path_and_skips_inactive_pools():
+    old, local = _Pool("old", "/srv/local", active=False), _Pool("local", "/srv/local/")
+    conn = _Conn(old, local, _Pool("iso", "/iso"))
+    assert pool_for_directory(conn, "/srv/local") is local
+    assert pool_for_directory(conn, "/srv/local", active_only=False) is old
+    assert pool_for_directory(conn, "/srv/other") is None

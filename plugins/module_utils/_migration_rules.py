@@ -1,26 +1,20 @@
 # -*- coding: utf-8 -*-
 # Copyright: drover.libvirt contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Live migration of one domain: decide, run beside a job monitor, then verify where it landed.
+"""The rules of a live migration, pure: no libvirt, no I/O, tested with plain dicts.
 
-The decision functions are pure so that they can be tested without libvirt;
-everything that talks to libvirt receives the connections it needs.
+Which domain names libvirt can hold, what to do given where a domain is (decide: never a state
+that leaves it on zero or two hosts), where it is after a failure, the flags and parameters of
+the libvirt call, and the figures reported from its job stats. _domain_presence reads the
+presence records these rules take; _live_migration runs the flow.
 Private to drover.libvirt; no compatibility promise.
 """
 
 from __future__ import annotations
 
-import threading
-import time
-
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
 
-# virDomainState values (stable ABI), so the pure code needs no libvirt import.
-STATE_NAMES = {0: "nostate", 1: "running", 2: "blocked", 3: "paused", 4: "shutdown",
-               5: "shutoff", 6: "crashed", 7: "pmsuspended"}
-_PAUSED = 3
-_PAUSED_USER = 1
-_PAUSED_POSTCOPY, _PAUSED_POSTCOPY_FAILED = 12, 13
+# A domain's presence on one host (see _domain_presence.presence) when it is not there.
 ABSENT = {"exists": False, "active": False, "persistent": False, "state": "absent",
           "migratable": False, "uuid": None}
 
@@ -38,31 +32,14 @@ _SAMPLE_KEYS = {
 
 
 def check_domain_name(name):
-    """Refuse names libvirt could never hold, before any connection is used."""
+    """Refuse names libvirt could never hold, before any connection is used.
+
+    Empty, with control characters or a slash, or longer than 255 bytes.
+    """
     if not name or any(ord(ch) < 32 or ord(ch) == 127 for ch in name) or "/" in name:
         raise DroverError("domain name %r is not a valid libvirt domain name" % (name,))
     if len(name.encode("utf-8")) > 255:
         raise DroverError("domain name %r is longer than 255 bytes" % (name,))
-
-
-def presence(conn, name, libvirt):
-    """Where a domain stands on one host: a dict like ABSENT, filled in."""
-    try:
-        dom = conn.lookupByName(name)
-    except libvirt.libvirtError as exc:
-        if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
-            return dict(ABSENT)
-        raise
-    state, reason = dom.state()
-    active = bool(dom.isActive())
-    return {
-        "exists": True,
-        "active": active,
-        "persistent": bool(dom.isPersistent()),
-        "state": STATE_NAMES.get(state, str(state)),
-        "migratable": active and (state != _PAUSED or reason == _PAUSED_USER),
-        "uuid": dom.UUIDString(),
-    }
 
 
 def decide(name, src, dst, persist, undefine_source):
@@ -101,15 +78,6 @@ def decide(name, src, dst, persist, undefine_source):
         raise DroverError("domain %r is not on the source and is %s on the destination; nothing to "
                           "migrate" % (name, dst["state"]), destination_state=dst["state"])
     raise DroverError("domain %r was not found on the source nor on the destination" % name)
-
-
-def finish_definitions(sconn, dconn, name, libvirt, steps):
-    """Carry out decide()'s cleanup steps: undefine a left-over source, define a transient destination."""
-    if "undefine_source" in steps:
-        sconn.lookupByName(name).undefine()
-    if "define_destination" in steps:
-        ddom = dconn.lookupByName(name)
-        dconn.defineXML(ddom.XMLDesc(libvirt.VIR_DOMAIN_XML_SECURE | libvirt.VIR_DOMAIN_XML_MIGRATABLE))
 
 
 def where_after_failure(src, dst):
@@ -165,6 +133,7 @@ def migration_params(bandwidth_mib=0, data_uri=None, knobs=None):
 
 
 def flags_value(libvirt, names):
+    """The flags named by migration_flags() as libvirt's bit mask (libvirt is the module, passed in)."""
     value = 0
     for name in names:
         value |= getattr(libvirt, "VIR_MIGRATE_" + name)
@@ -198,113 +167,3 @@ def completed_metrics(stats, wall_ms):
         "setup_ms": int(stats.get("setup_time", 0)),
         "wall_ms": int(wall_ms),
     }
-
-
-class JobMonitor:
-    """Run the blocking migration call in a thread; sample job stats and apply a policy beside it.
-
-    The policy (see _convergence.ConvergencePolicy) answers each sample with actions; this class
-    carries them out and records every decision. It returns only once the call has returned:
-    a job it started never outlives it.
-    """
-
-    REABORT_INTERVAL = 5.0
-
-    def __init__(self, dom, libvirt, policy, poll_interval=0.5, clock=time.monotonic, postcopy_seen=None):
-        self.dom = dom
-        self.postcopy_seen = postcopy_seen or (lambda: False)
-        self.libvirt = libvirt
-        self.policy = policy
-        self.poll_interval = poll_interval
-        self.clock = clock
-        self.decisions = []
-        self.last_sample = {}
-        self.aborted = False
-        self.paused_guest = False
-        self.postcopy = False
-
-    def _sample(self):
-        try:
-            return self.dom.jobStats()
-        except self.libvirt.libvirtError:
-            return {}
-
-    def _in_postcopy(self):
-        if self.postcopy_seen():
-            return True
-        try:
-            state, reason = self.dom.state()
-        except self.libvirt.libvirtError:
-            return False
-        return state == _PAUSED and reason in (_PAUSED_POSTCOPY, _PAUSED_POSTCOPY_FAILED)
-
-    def _execute(self, action, value):
-        """Carry out one action; return None or the error text."""
-        try:
-            if action == "set_downtime":
-                self.dom.migrateSetMaxDowntime(int(value), 0)
-            elif action == "postcopy":
-                self.dom.migrateStartPostCopy(0)
-                self.postcopy = True
-            elif action == "pause":
-                self.dom.suspend()
-                self.paused_guest = True
-            elif action == "abort":
-                self.aborted = True  # even if libvirt says the job just ended: the caller checks
-                self.dom.abortJob()
-        except self.libvirt.libvirtError as exc:
-            return exc.get_error_message() or str(exc)
-        return None
-
-    def _record(self, elapsed, action, value, reason, error):
-        entry = {"t_s": round(elapsed, 3), "action": action, "reason": reason, "ok": error is None,
-                 "remaining_bytes": self.last_sample.get("data_remaining_bytes"),
-                 "dirty_rate_bps": self.last_sample.get("dirty_rate_bps"),
-                 "bandwidth_bps": self.last_sample.get("memory_bandwidth_bps"),
-                 "iteration": self.last_sample.get("memory_iterations")}
-        if value is not None:
-            entry["value"] = value
-        if error:
-            entry["error"] = error
-        self.decisions.append(entry)
-
-    def run(self, call):
-        box = {}
-
-        def target():
-            try:
-                call()
-            except Exception as exc:  # pylint: disable=broad-except  # re-raised by the caller
-                box["error"] = exc
-
-        start = self.clock()
-        worker = threading.Thread(target=target, name="drover-migration", daemon=True)
-        worker.start()
-        last_abort = None
-        while worker.is_alive():
-            worker.join(self.poll_interval)
-            if not worker.is_alive():
-                break
-            elapsed = self.clock() - start
-            stats = self._sample()
-            if stats:
-                self.last_sample = summarize_stats(stats)
-            if not self.postcopy and self._in_postcopy():
-                # Switched by someone else (migration_job, virsh): from now on, never abort.
-                self.postcopy = True
-                self.policy.confirm("postcopy", True)
-                self._record(elapsed, "observed_postcopy", None, "the migration entered post-copy", None)
-            if self.aborted:
-                if elapsed - last_abort >= self.REABORT_INTERVAL:
-                    error = self._execute("abort", None)
-                    self._record(elapsed, "abort", None, "job still running after abort", error)
-                    last_abort = elapsed
-                continue
-            for action, value, reason in self.policy.decide(elapsed, self.last_sample):
-                error = self._execute(action, value)
-                self.policy.confirm(action, error is None)
-                self._record(elapsed, action, value, reason, error)
-                if action == "abort":
-                    last_abort = elapsed
-                    break
-        return box.get("error"), (self.clock() - start) * 1000.0

@@ -1,9 +1,10 @@
 # -*- coding: utf-8 -*-
 # Copyright: drover.libvirt contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Read-only facts about a hypervisor and its domains (the shape in docs/facts.md).
+"""Read-only facts about a hypervisor and its domains (the shape in docs/facts.md): host I/O.
 
-Facts that libvirt cannot tell (host bridges, filesystem types, the maintenance mark) are
+What libvirt tells is read through the connection; the shape of a domain comes from the pure
+parser in _domain_facts. Facts that libvirt cannot tell (host bridges, filesystem types, the maintenance mark) are
 read from the host itself, so they are only known when the connection is local.
 Private to drover.libvirt; no compatibility promise.
 """
@@ -12,30 +13,19 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
 import xml.etree.ElementTree as ET
 
 from ansible_collections.drover.libvirt.plugins.module_utils._domain_facts import (
     SHARED_FS_TYPES, SHARED_POOL_TYPES, parse_domain_xml)
+from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_enums import (
+    DIRTYRATE_MEASURED, JOB_CANCELLED, JOB_COMPLETED, JOB_FAILED, JOB_NONE, JOB_TYPE_NAMES, STATE_NAMES, version_text)
 from ansible_collections.drover.libvirt.plugins.module_utils._maintenance import read_mark
-from ansible_collections.drover.libvirt.plugins.module_utils._migration import STATE_NAMES
 
 QEMU_CONF = "/etc/libvirt/qemu.conf"
-_JOB_TYPES = {0: "none", 1: "bounded", 2: "unbounded", 3: "completed", 4: "failed", 5: "cancelled"}
-_DIRTYRATE_MEASURED = 2  # VIR_DOMAIN_DIRTYRATE_MEASURED
-
-
-def version_text(number):
-    """libvirt's packed version (major * 1,000,000 + minor * 1,000 + release) as text."""
-    return "%d.%d.%d" % (number // 1000000, number // 1000 % 1000, number % 1000)
-
-
-def version_tuple(text):
-    try:
-        return tuple(int(p) for p in str(text).split("."))
-    except ValueError:
-        return (0,)
+_OCTAL_ESCAPE = re.compile(r"\\([0-7]{3})")
 
 
 def shared_filesystems(conf_path=QEMU_CONF):
@@ -70,6 +60,11 @@ def shared_filesystems(conf_path=QEMU_CONF):
     return [p.rstrip("/") or "/" for p in paths]
 
 
+def unescape_mount_field(text):
+    """A mountinfo path as it is: the kernel writes space, tab, newline and backslash as octal \\ooo."""
+    return _OCTAL_ESCAPE.sub(lambda found: chr(int(found.group(1), 8)), text)
+
+
 def mount_types(mountinfo="/proc/self/mountinfo"):
     """Mount point -> filesystem type, from the kernel's view of this mount namespace."""
     mounts = {}
@@ -79,7 +74,7 @@ def mount_types(mountinfo="/proc/self/mountinfo"):
                 left, _sep, right = line.partition(" - ")
                 fields = left.split()
                 if len(fields) > 4 and right:
-                    mounts[fields[4].replace("\\040", " ")] = right.split()[0]
+                    mounts[unescape_mount_field(fields[4])] = right.split()[0]
     except OSError:
         pass
     return mounts
@@ -154,7 +149,7 @@ def _bridges(sys_net="/sys/class/net"):
     return found
 
 
-def _cpu(conn, caps, arch, virt_type):
+def _cpu(conn, libvirt, caps, arch, virt_type):
     cpu = caps.find("host/cpu")
     topo = cpu.find("topology") if cpu is not None else None
     info = conn.getInfo()
@@ -166,7 +161,7 @@ def _cpu(conn, caps, arch, virt_type):
              "count": info[2], "host_model": None, "usable_models": []}
     try:
         dcaps = ET.fromstring(conn.getDomainCapabilities(None, arch, None, virt_type, 0))
-    except Exception:  # pylint: disable=broad-except
+    except libvirt.libvirtError:
         return facts  # drivers without domain capabilities: the model names stay unknown
     for mode in dcaps.findall("cpu/mode"):
         if mode.get("name") == "host-model" and mode.get("supported") == "yes":
@@ -216,7 +211,7 @@ def hypervisor_facts(conn, libvirt, local, storage):
         "libvirt_python_version": version_text(libvirt.getVersion()),
         "arch": arch,
         "virt_type": virt_type,
-        "cpu": _cpu(conn, caps, arch, virt_type),
+        "cpu": _cpu(conn, libvirt, caps, arch, virt_type),
         "machine_types": machines,
         "memory": {"total_kib": stats.get("total", 0),
                    "free_kib": stats.get("free", 0) + stats.get("buffers", 0) + stats.get("cached", 0),
@@ -230,15 +225,15 @@ def hypervisor_facts(conn, libvirt, local, storage):
     }
 
 
-def _job(dom):
+def _job(dom, libvirt):
     try:
         stats = dom.jobStats(0)
-    except Exception:  # pylint: disable=broad-except
+    except libvirt.libvirtError:
         return None  # domains that cannot report jobs (shut off) have none
-    kind = stats.get("type", 0)
-    if kind in (0, 3, 4, 5):
+    kind = stats.get("type", JOB_NONE)
+    if kind in (JOB_NONE, JOB_COMPLETED, JOB_FAILED, JOB_CANCELLED):
         return None
-    return {"type": _JOB_TYPES.get(kind, str(kind)), "operation": stats.get("operation")}
+    return {"type": JOB_TYPE_NAMES.get(kind, str(kind)), "operation": stats.get("operation")}
 
 
 def domain_facts(dom, storage, libvirt):
@@ -258,7 +253,7 @@ def domain_facts(dom, storage, libvirt):
         "active": active,
         "persistent": bool(dom.isPersistent()),
         "dirty_rate_mib_s": None,
-        "job": _job(dom) if active else None,
+        "job": _job(dom, libvirt) if active else None,
     })
     for disk in facts["disks"]:
         disk["capacity_bytes"] = None
@@ -287,19 +282,19 @@ def measure_dirty_rates(conn, doms, facts_by_name, seconds, libvirt):
     pending = list(started)
     while pending and time.monotonic() < deadline:
         for dom, record in conn.domainListGetStats(pending, libvirt.VIR_DOMAIN_STATS_DIRTYRATE, 0):
-            if record.get("dirtyrate.calc_status") == _DIRTYRATE_MEASURED:
+            if record.get("dirtyrate.calc_status") == DIRTYRATE_MEASURED:
                 facts_by_name[dom.name()]["dirty_rate_mib_s"] = record.get("dirtyrate.megabytes_per_second")
                 pending = [d for d in pending if d.name() != dom.name()]
         if pending:
             time.sleep(0.2)
 
 
-def agent_ping(dom, libvirt_qemu, timeout=5):
+def agent_ping(dom, libvirt, libvirt_qemu, timeout=5):
     """True when the guest agent answers guest-ping, False when it does not."""
     try:
         libvirt_qemu.qemuAgentCommand(dom, json.dumps({"execute": "guest-ping"}), timeout, 0)
         return True
-    except Exception:  # pylint: disable=broad-except
+    except libvirt.libvirtError:
         return False
 
 
@@ -313,7 +308,7 @@ def gather(conn, libvirt, libvirt_qemu, local, dirty_rate_seconds=0, ping_agents
     if ping_agents and libvirt_qemu is not None:
         # In parallel: a silent agent costs its timeout once, not once per domain.
         def ping(dom):
-            facts_by_name[dom.name()]["agent"]["responding"] = agent_ping(dom, libvirt_qemu)
+            facts_by_name[dom.name()]["agent"]["responding"] = agent_ping(dom, libvirt, libvirt_qemu)
         threads = [threading.Thread(target=ping, args=(dom,)) for dom in doms
                    if facts_by_name[dom.name()]["active"] and facts_by_name[dom.name()]["agent"]["channel"]]
         for thread in threads:
