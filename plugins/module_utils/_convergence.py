@@ -44,12 +44,13 @@ KNOB_DEFAULTS = {
     "compression": [],            # e.g. [xbzrle]; costs CPU, saves link
 }
 
+# In the order the modules list them (their `convergence` choices come from here).
 PRESETS = {
+    # The default: step the downtime, throttle, and finish in post-copy if still not converging.
+    "balanced": {},
     # When a pause is worse than giving up: low downtime, throttle, then abort.
     "minimal_downtime": {"initial_downtime_ms": 50, "max_downtime_ms": 300, "downtime_steps": 6,
                          "postcopy": False, "on_stall": "none", "on_timeout": "abort"},
-    # The default: step the downtime, throttle, and finish in post-copy if still not converging.
-    "balanced": {},
     # Guests that dirty memory faster than any link: switch once the first full pass is sent.
     "postcopy": {"postcopy_after_first_pass": True, "auto_converge": False,
                  "initial_downtime_ms": 300, "max_downtime_ms": 300, "downtime_steps": 1},

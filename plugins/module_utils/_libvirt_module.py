@@ -16,6 +16,7 @@ import xml.etree.ElementTree as ET
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+from ansible_collections.drover.libvirt.plugins.module_utils._argspec import CONNECTION_ARGSPEC
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
 from ansible_collections.drover.libvirt.plugins.module_utils._migration_rules import check_domain_name
 from ansible_collections.drover.libvirt.plugins.module_utils._uri import parse_uri
@@ -30,11 +31,6 @@ try:
     import libvirt_qemu  # ships with libvirt-python; only post-copy recovery on libvirt 11.3.0 needs it
 except ImportError:
     libvirt_qemu = None
-
-# The options every module shares; documented in the doc fragment drover.libvirt.connection.
-CONNECTION_ARGSPEC = dict(
-    uri=dict(type="str", default="qemu:///system"),
-)
 
 KEEPALIVE_INTERVAL, KEEPALIVE_COUNT = 5, 3
 

@@ -219,7 +219,7 @@ class LiveMigration:
             self._fail(error, monitor, location, src, dst, was_running, timeout, postcopy)
         if error is not None:
             self.warn("libvirt reported an error although %s now runs on the destination: %s"
-                             % (self.name, error))
+                      % (self.name, error))
         if was_running and dst["state"] == "paused":
             # A guest paused to force completion arrives paused: it was running before, so run it.
             self.dconn.lookupByName(self.name).resume()

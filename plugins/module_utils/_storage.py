@@ -14,6 +14,9 @@ import xml.etree.ElementTree as ET
 
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
 
+COPY_MODES = ("none", "all", "incremental")  # copy_storage, see plan_storage
+CDROM_MODES = ("keep", "eject", "copy")  # cdrom, see plan_storage
+
 
 def disks_of(domain_xml):
     """Every <disk> of a domain: target, device, source type, path, format, read-only, backing file."""

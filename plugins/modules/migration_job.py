@@ -120,6 +120,7 @@ action:
   sample: postcopy
 """
 
+from ansible_collections.drover.libvirt.plugins.module_utils._argspec import DOMAIN_NAME, TRANSPORT
 from ansible_collections.drover.libvirt.plugins.module_utils._job_control import (
     apply_job_change,
     plan_job_change,
@@ -132,11 +133,11 @@ from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_module imp
 def main():
     module = LibvirtModule(
         argument_spec=dict(
-            name=dict(type="str", required=True, aliases=["domain"]),
+            name=DOMAIN_NAME,
             state=dict(type="str", required=True, choices=["aborted", "completed", "recovered"]),
             force=dict(type="str", choices=["postcopy", "pause"], default="postcopy"),
             dest=dict(type="str"),
-            transport=dict(type="str", choices=["ssh", "tcp", "tls"], default="ssh"),
+            transport=TRANSPORT,
             wait=dict(type="int", default=300),
             migration_port=dict(type="int"),
         ),

@@ -90,12 +90,13 @@ job:
       type: int
 """
 
+from ansible_collections.drover.libvirt.plugins.module_utils._argspec import DOMAIN_NAME
 from ansible_collections.drover.libvirt.plugins.module_utils._job_control import read_job
 from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_module import LibvirtModule
 
 
 def main():
-    module = LibvirtModule(argument_spec=dict(name=dict(type="str", required=True, aliases=["domain"])),
+    module = LibvirtModule(argument_spec=dict(name=DOMAIN_NAME),
                            supports_check_mode=True)
 
     def work():

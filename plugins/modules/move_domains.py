@@ -28,6 +28,7 @@ author:
   - drover.libvirt maintainers (!UNKNOWN)
 extends_documentation_fragment:
   - drover.libvirt.connection
+  - drover.libvirt.migration
 attributes:
   check_mode:
     support: full
@@ -73,43 +74,6 @@ options:
   progress_file:
     description: Append one JSON line per event (start, retry, done, failed) to this file on the hypervisor.
     type: path
-  transport:
-    description: Transport of URIs built from plain host names (see M(drover.libvirt.migrate)).
-    type: str
-    choices: [ssh, tcp, tls]
-    default: ssh
-  bandwidth:
-    description: Bandwidth cap per live migration in MiB/s; V(0) for none.
-    type: int
-    default: 0
-  timeout:
-    description: Completion timeout of each live migration in seconds; default from the domain's size and the preset.
-    type: int
-  convergence:
-    description: Convergence preset of the live migrations (see M(drover.libvirt.migrate)).
-    type: str
-    choices: [balanced, minimal_downtime, postcopy, suspend_if_needed, none]
-    default: balanced
-  convergence_knobs:
-    description: Overrides of the preset's knobs (see M(drover.libvirt.migrate)).
-    type: dict
-    default: {}
-  tls:
-    description: Encrypt the migration streams with QEMU's native TLS.
-    type: bool
-    default: false
-  postcopy_recovery_wait:
-    description: Seconds to keep recovering a migration that failed in post-copy.
-    type: int
-    default: 300
-  remove_source_volumes:
-    description: After a move that copied disks, delete the source copies.
-    type: bool
-    default: false
-  poll_interval:
-    description: Seconds between progress samples of each live migration.
-    type: float
-    default: 0.5
 seealso:
   - module: drover.libvirt.migrate
   - module: drover.libvirt.preflight_info
@@ -181,6 +145,13 @@ results:
     location:
       description: Where the domain runs after the move, V(source), V(destination), V(both), V(none) or V(unknown).
       type: str
+    warnings:
+      description:
+        - What the move warned about, over all its attempts, for example an error libvirt reported
+          although the domain landed on the destination.
+      type: list
+      elements: str
+      sample: []
     landed:
       description:
         - The check after the move, asked of both hosts - C(ok) when the domain is defined only on the
@@ -206,6 +177,7 @@ peak:
   sample: {parallel: 2, per_destination: {hv2: 1, hv3: 1}}
 """
 
+from ansible_collections.drover.libvirt.plugins.module_utils._argspec import MIGRATION_ARGSPEC
 from ansible_collections.drover.libvirt.plugins.module_utils._batch import BatchMover
 from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_module import LibvirtModule
 
@@ -213,6 +185,7 @@ from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_module imp
 def main():
     module = LibvirtModule(
         argument_spec=dict(
+            MIGRATION_ARGSPEC,
             moves=dict(type="list", elements="dict", required=True),
             source_name=dict(type="str"),
             max_parallel=dict(type="int", default=2),
@@ -220,16 +193,6 @@ def main():
             retries=dict(type="int", default=1),
             shutdown_timeout=dict(type="int", default=120),
             progress_file=dict(type="path"),
-            transport=dict(type="str", choices=["ssh", "tcp", "tls"], default="ssh"),
-            bandwidth=dict(type="int", default=0),
-            timeout=dict(type="int"),
-            convergence=dict(type="str", default="balanced",
-                             choices=["balanced", "minimal_downtime", "postcopy", "suspend_if_needed", "none"]),
-            convergence_knobs=dict(type="dict", default={}),
-            tls=dict(type="bool", default=False),
-            postcopy_recovery_wait=dict(type="int", default=300),
-            remove_source_volumes=dict(type="bool", default=False),
-            poll_interval=dict(type="float", default=0.5),
         ),
         supports_check_mode=True,
     )

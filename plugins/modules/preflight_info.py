@@ -191,6 +191,7 @@ destinations:
   elements: str
 """
 
+from ansible_collections.drover.libvirt.plugins.module_utils._argspec import CONVERGENCE, TRANSPORT
 from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_module import LibvirtModule
 from ansible_collections.drover.libvirt.plugins.module_utils._preflight_run import run_preflight
 
@@ -200,7 +201,7 @@ def main():
         argument_spec=dict(
             destinations=dict(type="list", elements="str", required=True),
             destination_names=dict(type="list", elements="str"),
-            transport=dict(type="str", choices=["ssh", "tcp", "tls"], default="ssh"),
+            transport=TRANSPORT,
             domains=dict(type="list", elements="str"),
             include_shutoff=dict(type="bool", default=False),
             copy_storage=dict(type="bool", default=True),
@@ -210,8 +211,7 @@ def main():
             migration_ports=dict(type="str", default="49152-49215"),
             port_timeout=dict(type="float", default=2.0),
             bandwidth=dict(type="int", default=1000),
-            convergence=dict(type="str", default="balanced",
-                             choices=["balanced", "minimal_downtime", "postcopy", "suspend_if_needed", "none"]),
+            convergence=CONVERGENCE,
             dirty_rate_seconds=dict(type="int", default=0),
             destination_facts=dict(type="dict"),
         ),

@@ -1,0 +1,42 @@
+# -*- coding: utf-8 -*-
+# Copyright: drover.libvirt contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Argument specs that several modules share; choices come from where the values are defined.
+
+Each *_ARGSPEC group is documented by the doc fragment of the same name, one to one:
+CONNECTION_ARGSPEC by drover.libvirt.connection, MIGRATION_ARGSPEC by drover.libvirt.migration.
+The single options below them are documented by each module, in its own words.
+Private to drover.libvirt; no compatibility promise.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.drover.libvirt.plugins.module_utils._convergence import PRESETS
+from ansible_collections.drover.libvirt.plugins.module_utils._maintenance import MARK_STATES
+from ansible_collections.drover.libvirt.plugins.module_utils._storage import CDROM_MODES, COPY_MODES
+from ansible_collections.drover.libvirt.plugins.module_utils._uri import TRANSPORTS
+
+# The libvirt connection every module opens (LibvirtModule adds it).
+CONNECTION_ARGSPEC = dict(
+    uri=dict(type="str", default="qemu:///system"),
+)
+
+DOMAIN_NAME = dict(type="str", required=True, aliases=["domain"])
+TRANSPORT = dict(type="str", choices=sorted(TRANSPORTS), default="ssh")
+CONVERGENCE = dict(type="str", choices=list(PRESETS), default="balanced")
+COPY_STORAGE = dict(type="str", choices=list(COPY_MODES), default="none")
+CDROM = dict(type="str", choices=list(CDROM_MODES), default="keep")
+MAINTENANCE_MARK = dict(type="str", choices=list(MARK_STATES), default="draining")
+
+# How each live migration runs, in migrate and in move_domains alike (see _migration_options).
+MIGRATION_ARGSPEC = dict(
+    transport=TRANSPORT,
+    bandwidth=dict(type="int", default=0),
+    timeout=dict(type="int"),
+    convergence=CONVERGENCE,
+    convergence_knobs=dict(type="dict", default={}),
+    tls=dict(type="bool", default=False),
+    postcopy_recovery_wait=dict(type="int", default=300),
+    remove_source_volumes=dict(type="bool", default=False),
+    poll_interval=dict(type="float", default=0.5),
+)
