@@ -35,6 +35,22 @@ def read_mark(path=MARK_PATH):
     return mark
 
 
+def next_mark(before, state, mark, reason, by, now):
+    """The mark after setting (state=present) or clearing (state=absent) it, from the mark `before`.
+
+    Pure. `now` (ISO 8601) is the start recorded in a new mark. The same mark set again stays as
+    it is; a host in maintenance asked to drain stays in maintenance (it is drained already); a
+    mark that only changes stage keeps its original start.
+    """
+    if state == "absent":
+        return None
+    same = before and all(before.get(k) == v for k, v in (("state", mark), ("reason", reason), ("by", by)))
+    same = same or (before and mark == "draining" and before.get("state") == "maintenance")
+    if same:
+        return before
+    return {"state": mark, "reason": reason, "by": by, "since": (before or {}).get("since") or now}
+
+
 def write_mark(mark, path=MARK_PATH):
     """Write atomically so a reader never sees half a mark."""
     os.makedirs(os.path.dirname(path), exist_ok=True)

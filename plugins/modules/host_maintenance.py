@@ -77,15 +77,16 @@ import json
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.drover.libvirt.plugins.module_utils._argspec import MAINTENANCE_MARK
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
-from ansible_collections.drover.libvirt.plugins.module_utils._maintenance import clear_mark, read_mark, write_mark
+from ansible_collections.drover.libvirt.plugins.module_utils._maintenance import clear_mark, next_mark, read_mark, write_mark
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             state=dict(type="str", choices=["present", "absent"], default="present"),
-            mark=dict(type="str", choices=["draining", "maintenance"], default="draining"),
+            mark=MAINTENANCE_MARK,
             reason=dict(type="str", default=""),
             by=dict(type="str", default=""),
         ),
@@ -98,17 +99,8 @@ def main():
         if p["state"] == "present":
             module.fail_json(msg=exc.msg)
         before = {"state": "unreadable"}
-    if p["state"] == "absent":
-        after = None
-    else:
-        same = before and all(before.get(k) == p[v] for k, v in (("state", "mark"), ("reason", "reason"), ("by", "by")))
-        # A host in maintenance is drained already; asking it to drain again must not demote it.
-        same = same or (before and p["mark"] == "draining" and before.get("state") == "maintenance")
-        after = before if same else {
-            "state": p["mark"], "reason": p["reason"], "by": p["by"],
-            # Keep the original start of a maintenance when only its stage changes.
-            "since": (before or {}).get("since") or datetime.datetime.now(datetime.timezone.utc).isoformat(
-                timespec="seconds")}
+    now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    after = next_mark(before, p["state"], p["mark"], p["reason"], p["by"], now)
     changed = after != before
     if changed and not module.check_mode:
         try:
