@@ -13,7 +13,7 @@ import socket
 from ansible_collections.drover.libvirt.plugins.module_utils._domain_presence import finish_definitions, presence
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
 from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_enums import (
-    DOMAIN_PAUSED, DOMAIN_RUNNING, JOB_BOUNDED, JOB_OPERATION_MIGRATION_IN, JOB_OPERATION_MIGRATION_OUT,
+    DOMAIN_PAUSED, DOMAIN_RUNNING, JOB_BOUNDED, JOB_NONE, JOB_OPERATION_MIGRATION_IN, JOB_OPERATION_MIGRATION_OUT,
     JOB_UNBOUNDED, PAUSED_POSTCOPY, PAUSED_POSTCOPY_FAILED, RUNNING_POSTCOPY, RUNNING_POSTCOPY_FAILED)
 from ansible_collections.drover.libvirt.plugins.module_utils._migration_rules import decide
 from ansible_collections.drover.libvirt.plugins.module_utils._postcopy import PostcopyRecovery
@@ -58,7 +58,7 @@ def job_report(stats, phase):
 def read_job(dom):
     state, reason = dom.state()
     stats = dom.jobStats() if dom.isActive() else {}
-    return job_report(stats, job_phase(state, reason, stats.get("type", 0)))
+    return job_report(stats, job_phase(state, reason, stats.get("type", JOB_NONE)))
 
 
 def plan_job_change(name, phase, state, force):
