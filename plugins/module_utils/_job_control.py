@@ -3,6 +3,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Inspect and steer a migration job that is already running (for migration_job and _info).
 
+job_phase, job_report and plan_job_change are pure; read_job, apply_job_change and recover
+call libvirt.
 Private to drover.libvirt; no compatibility promise.
 """
 

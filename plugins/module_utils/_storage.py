@@ -3,7 +3,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Disks of a migrating domain: which to copy, what to create on the destination, what to clean up.
 
-The planning functions are pure (domain XML in, plan out); StorageCopy does the libvirt calls.
+The planning and XML functions are pure (XML in, plan or XML out); pool_for_directory and
+StorageCopy do the libvirt calls.
 Private to drover.libvirt; no compatibility promise.
 """
 
