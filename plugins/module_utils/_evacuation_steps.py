@@ -86,7 +86,6 @@ def host_batch(plan, host, shutdown_unplaced=False):
     return dict(batch_caps(plan["caps"]), moves=moves)
 
 
-
 def _unique(names):
     seen = []
     for name in names:

@@ -373,4 +373,3 @@ def _entry(dom, **fields):
     entry = {"domain": dom.name, "source": dom.source}
     entry.update(fields)
     return entry
-

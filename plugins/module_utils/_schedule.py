@@ -18,6 +18,8 @@ Private to drover.libvirt; no compatibility promise.
 
 from __future__ import annotations
 
+import heapq
+
 from ansible_collections.drover.libvirt.plugins.module_utils._values import bounded_number
 
 CAPS = ("max_parallel", "max_per_source", "max_per_destination")
@@ -107,13 +109,20 @@ def fill_waves(moves, caps, sources_at_once=SOURCES_AT_ONCE):
     Destinations never become sources, so moves do not depend on each other and any order is
     safe; plan order puts the largest first. Sorts `moves` by their new order.
     """
-    remaining, waves, order = list(moves), [], 0
-    while remaining:
-        sources = sorted({move["source"] for move in remaining})
-        active = set(sources if sources_at_once is None else sources[:sources_at_once])
-        wave = start_now([m for m in remaining if m["source"] in active], Slots(caps), _route)
+    position = {id(move): i for i, move in enumerate(moves)}
+    by_source = {}
+    for move in moves:
+        by_source.setdefault(move["source"], []).append(move)
+    queue = [by_source[source] for source in sorted(by_source)]  # each in plan order
+    waves, order = [], 0
+    while queue:
+        active = queue if sources_at_once is None else queue[:sources_at_once]
+        waiting = active[0] if len(active) == 1 else heapq.merge(*active, key=lambda m: position[id(m)])
+        wave = start_now(waiting, Slots(caps), _route)
         taken = {id(move) for move in wave}
-        remaining = [move for move in remaining if id(move) not in taken]
+        for group in active:
+            group[:] = [move for move in group if id(move) not in taken]
+        queue[:len(active)] = [group for group in active if group]
         number = len(waves) + 1
         for move in wave:
             order += 1
