@@ -104,6 +104,9 @@ def normalize_moves(moves):
 
 
 class BatchMover:
+    """The moves off one hypervisor: started as the schedule (_schedule.Slots) allows, one thread each,
+    retried on alternates, and reported in the order given."""
+
     def __init__(self, module, connections=None):
         self.module = module
         self.lv = module.libvirt
