@@ -240,7 +240,9 @@ _value:
           description: Why it was left out.
           type: str
     waves:
-      description: The waves in order.
+      description:
+        - The waves in order. The drained hosts go one after another (in name order), as the evacuate role runs
+          them; each wave starts from no move running, within the caps.
       type: list
       elements: dict
       contains:

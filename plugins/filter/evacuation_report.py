@@ -12,12 +12,8 @@ from __future__ import annotations
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
-from ansible_collections.drover.libvirt.plugins.module_utils._report import (
-    junit_xml,
-    placement_check as _placement_check,
-    summary,
-    summary_table,
-)
+from ansible_collections.drover.libvirt.plugins.module_utils._placement_check import placement_check as _placement_check
+from ansible_collections.drover.libvirt.plugins.module_utils._report import junit_xml, summary, summary_table
 
 
 def junit_report(results, suite_name=None, timestamp=None):

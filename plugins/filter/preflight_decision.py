@@ -52,7 +52,7 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.drover.libvirt.plugins.module_utils._preflight import decision
+from ansible_collections.drover.libvirt.plugins.module_utils._preflight_checks import decision
 
 
 def preflight_decision(results, require="any", required_checks=None):

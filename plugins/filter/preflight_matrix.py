@@ -38,7 +38,7 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.drover.libvirt.plugins.module_utils._preflight import matrix_lines
+from ansible_collections.drover.libvirt.plugins.module_utils._preflight_checks import matrix_lines
 
 
 def preflight_matrix(results):

@@ -4,7 +4,8 @@
 """Carry out many moves off one hypervisor in parallel, within concurrency caps.
 
 One process runs them all, so the per-VM cost beyond the libvirt job is a thread and a few
-libvirt calls on cached connections, not an Ansible task. A move starts when a global slot and
+libvirt calls on cached connections, not an Ansible task. What starts when is the schedule
+model of _schedule (the planner's waves come from it too): a move starts when a global slot and
 an inbound slot of its destination are free; a move that failed while the domain still runs
 on the source is retried on its next alternate destination.
 Private to drover.libvirt; no compatibility promise.
@@ -16,7 +17,6 @@ import datetime
 import json
 import threading
 import time
-from collections import Counter
 
 from ansible_collections.drover.libvirt.plugins.module_utils._cold_move import DefinitionMove, shut_down
 from ansible_collections.drover.libvirt.plugins.module_utils._domain_presence import presence
@@ -25,6 +25,7 @@ from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_module imp
 from ansible_collections.drover.libvirt.plugins.module_utils._live_migration import LiveMigration
 from ansible_collections.drover.libvirt.plugins.module_utils._migration_options import MigrationOptions
 from ansible_collections.drover.libvirt.plugins.module_utils._migration_rules import where_after_failure
+from ansible_collections.drover.libvirt.plugins.module_utils._schedule import Slots, single_source_caps, start_now
 from ansible_collections.drover.libvirt.plugins.module_utils._uri import destination_uri
 
 METHODS = ("live", "cold", "define", "shutdown")
@@ -88,12 +89,14 @@ def normalize_moves(moves):
 
 
 class BatchMover:
+    """The moves off one hypervisor: started as the schedule (_schedule.Slots) allows, one thread each,
+    retried on alternates, and reported in the order given."""
+
     def __init__(self, module, connections=None):
         self.module = module
         self.lv = module.libvirt
         p = module.params
-        if p["max_parallel"] < 1 or p["max_per_destination"] < 1:
-            raise DroverError("max_parallel and max_per_destination must be at least 1")
+        self.caps = single_source_caps(p["max_parallel"], p["max_per_destination"])
         if p["retries"] < 0 or p["shutdown_timeout"] < 0:
             raise DroverError("retries and shutdown_timeout must be 0 or more, got %r and %r"
                               % (p["retries"], p["shutdown_timeout"]))
@@ -103,8 +106,7 @@ class BatchMover:
         self.connections = connections or SharedConnections(module)
         self.cond = threading.Condition()
         self.results = {}
-        self.inbound = Counter()
-        self.running = 0
+        self.slots = Slots(self.caps)
         self.peak = {"parallel": 0, "per_destination": {}}
 
     # ------------------------------------------------------------------ scheduling
@@ -124,17 +126,11 @@ class BatchMover:
 
     def _schedule(self):
         pending = list(self.tasks)
-        p = self.module.params
         with self.cond:
-            while pending or self.running:
-                for task in list(pending):
-                    if self.running >= p["max_parallel"]:
-                        break
-                    dest = task["candidates"][0][0] if task["candidates"] else None
-                    if dest is not None and self.inbound[dest] >= p["max_per_destination"]:
-                        continue
+            while pending or self.slots.running:
+                for task in start_now(pending, self.slots, self._route):
                     pending.remove(task)
-                    self._start(task, dest)
+                    self._start(task, self._route(task)[1])
                 self.cond.wait(1.0)
                 # Retries come back to the front of the queue, in plan order.
                 pending.extend(t for t in self.tasks if t.get("requeue"))
@@ -142,20 +138,22 @@ class BatchMover:
                     task.pop("requeue", None)
                 pending.sort(key=lambda t: (not t["tries"], t["order"]))
 
+    def _route(self, task):
+        """(source, destination) of a task's next attempt, as the schedule counts them."""
+        return self.source, task["candidates"][0][0] if task["candidates"] else None
+
     def _start(self, task, dest):
-        self.running += 1
+        # start_now() took the slots; the peaks are what the run reports.
         if dest is not None:
-            self.inbound[dest] += 1
-            self.peak["per_destination"][dest] = max(self.peak["per_destination"].get(dest, 0), self.inbound[dest])
-        self.peak["parallel"] = max(self.peak["parallel"], self.running)
+            self.peak["per_destination"][dest] = max(self.peak["per_destination"].get(dest, 0),
+                                                     self.slots.per_destination[dest])
+        self.peak["parallel"] = max(self.peak["parallel"], self.slots.running)
         threading.Thread(target=self._worker, args=(task, dest), name="move-%s" % task["name"], daemon=True).start()
 
     def _worker(self, task, dest):
         attempt = self._attempt(task)
         with self.cond:
-            self.running -= 1
-            if dest is not None:
-                self.inbound[dest] -= 1
+            self.slots.release(self.source, dest)
             task["tries"].append(attempt)
             retry = (attempt["status"] == "failed" and attempt.get("location") == "source"
                      and len(task["tries"]) <= self.module.params["retries"] and len(task["candidates"]) > 1)

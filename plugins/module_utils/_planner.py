@@ -4,37 +4,30 @@
 """Evacuation placement: where each domain of the hosts being drained goes, and in which waves.
 
 Pure logic over hypervisor_info results (docs/facts.md) and preflight verdicts; docs/planner.md
-describes every rule. Private to drover.libvirt; no compatibility promise.
+describes every rule. Inputs are read by _planner_inputs, reasons written by _plan_explain, waves
+filled by _schedule. Private to drover.libvirt; no compatibility promise.
 """
 
 from __future__ import annotations
 
 import heapq
-import traceback
 from collections.abc import Mapping
 
+from ansible_collections.drover.libvirt.plugins.module_utils import _plan_explain as explain
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
-from ansible_collections.drover.libvirt.plugins.module_utils._placement_rules import (
+from ansible_collections.drover.libvirt.plugins.module_utils._plan_select import select_domains
+from ansible_collections.drover.libvirt.plugins.module_utils._planner_inputs import (
     LIVE_STATES,
     NOT_CHECKED_FOR,
-    estimate,
-    mib,
     read_constraints,
     read_drain,
     read_fleet,
     read_verdicts,
-    some,
 )
-
-JMESPATH_IMPORT_ERROR = None
-try:
-    import jmespath
-except ImportError:
-    jmespath = None
-    JMESPATH_IMPORT_ERROR = traceback.format_exc()
+from ansible_collections.drover.libvirt.plugins.module_utils._schedule import CAPS, fill_waves
+from ansible_collections.drover.libvirt.plugins.module_utils._transfer_estimate import move_estimate
 
 ALTERNATES = 3
-NO_DESTINATION = "no destination: all hosts are drained, excluded or in maintenance"
 
 
 def plan_evacuation(fleet, drain, verdicts=None, constraints=None):
@@ -53,50 +46,6 @@ def plan_evacuation(fleet, drain, verdicts=None, constraints=None):
     verdict_index = read_verdicts(verdicts)
     hosts, domains = read_fleet(fleet, set(drained), c)
     return _Planner(hosts, domains, drained, c, verdict_index).run()
-
-
-def _plain(value):
-    """A copy in plain Python types: JMESPath's functions reject the tagged subclasses templating hands out."""
-    if isinstance(value, Mapping):
-        return {str(key): _plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
-    if value is None or isinstance(value, bool):
-        return value
-    for kind in (int, float, str):
-        if isinstance(value, kind):
-            return kind(value)
-    return str(value)
-
-
-def select_domains(expression, candidates):
-    """The (name, host) pairs `expression` picks from the candidates; host is None when it returned names."""
-    if jmespath is None:
-        raise DroverError("jmespath is required for the select constraint; install it on the controller (pip install jmespath)",
-                          traceback=JMESPATH_IMPORT_ERROR)
-    data = []
-    for dom in candidates:
-        item = _plain(dom.raw)
-        item["host"] = dom.source
-        data.append(item)
-    try:
-        result = jmespath.search(expression, data)
-    except jmespath.exceptions.JMESPathError as exc:
-        raise DroverError("constraint select %r is not a JMESPath expression that works on the list of domains: %s"
-                          % (expression, exc)) from None
-    if not isinstance(result, list):
-        raise DroverError("constraint select %r must return a list of domains or domain names, got %r" % (expression, result))
-    chosen = set()
-    for item in result:
-        if isinstance(item, str):
-            chosen.add((item, None))
-        elif isinstance(item, Mapping) and isinstance(item.get("name"), str):
-            host = item.get("host")
-            chosen.add((item["name"], host if isinstance(host, str) else None))
-        else:
-            raise DroverError("constraint select %r returned %r; each item must be a domain (with its name) or a name"
-                              % (expression, item))
-    return chosen
 
 
 class _Unit:
@@ -168,6 +117,13 @@ class _Pool:
 
 
 class _Planner:
+    """One plan: places the units of the drained hosts' domains, biggest first, and keeps the books.
+
+    hosts: {name: Host}; targets: the hosts that may receive; placed, unplaced, skipped: the
+    outcome so far; present, holders, anchor_counts: who is where (for clashes, anti-affinity
+    and affinity), updated as units are placed.
+    """
+
     def __init__(self, hosts, domains, drained, c, verdicts):
         self.hosts, self.c, self.verdicts = hosts, c, verdicts
         self.drained = set(drained)
@@ -244,14 +200,9 @@ class _Planner:
             if c["cold"] and _method(dom) == "live" and self._only_cold_fits(dom):
                 dom.cold_only = True
             method = _method(dom)
-            if dom.pinned:
-                self._unplace(dom, "pinned", method)
-            elif dom.job:
-                self._unplace(dom, "a libvirt job is running on it (%s); plan again once it ends"
-                              % (dom.job.get("operation") or dom.job.get("type") or "unknown"), method)
-            elif method == "cold" and not c["cold"]:
-                why = "has blockers: %s" % ", ".join(dom.blockers) if dom.blockers else "state %s cannot migrate live" % dom.state
-                self._unplace(dom, why + " (set cold to move it shut down)", method)
+            why = explain.cannot_move_text(dom, method, c["cold"])
+            if why:
+                self._unplace(dom, why, method)
             else:
                 movable.append(dom)
         return movable
@@ -285,7 +236,7 @@ class _Planner:
         units = []
         for group_members in members.values():
             unit = _Unit(sorted(group_members, key=lambda d: (d.name, d.source)))
-            apart = self._apart(unit)
+            apart = explain.apart_text(unit)
             if apart:
                 for dom in unit.members:
                     self._unplace(dom, apart, _method(dom))
@@ -293,17 +244,6 @@ class _Planner:
             self._constraints_of(unit)
             units.append(unit)
         return units
-
-    def _apart(self, unit):
-        """Why a unit can never be placed: affinity keeps together what anti-affinity keeps apart."""
-        if len(unit.members) < 2:
-            return None
-        for group in unit.anti:
-            both = [dom.name for dom in unit.members if group in dom.anti]
-            if len(both) > 1:
-                return "affinity group %s keeps %s together but anti-affinity group %s keeps them apart" % (
-                    ", ".join(unit.groups), ", ".join(both), group)
-        return None
 
     def _constraints_of(self, unit):
         prefix = len(unit.members) > 1
@@ -321,7 +261,7 @@ class _Planner:
                 counts[host] = counts.get(host, 0) + count
         unit.anchors = sorted(counts, key=lambda h: (-counts[h], -self.hosts[h].free_kib, h))
 
-    def _conflicts(self, unit, host):
+    def conflicts(self, unit, host):
         """Why `host` cannot take `unit` whatever its capacity: [(kind, detail)], empty when it can."""
         name = host.name
         reasons = []
@@ -344,7 +284,7 @@ class _Planner:
 
     def _place(self, unit, pool, needs_capacity):
         def accept(host):
-            return self._conflicts(unit, host) or (self._capacity(unit, host) if needs_capacity else [])
+            return self.conflicts(unit, host) or (self._capacity(unit, host) if needs_capacity else [])
 
         # Capacity only shrinks, so until the next placement a unit of a size that failed fails the same
         # way; remembering that spares a walk over every host when the fleet is full.
@@ -354,13 +294,13 @@ class _Planner:
         if unit.anchors:
             valid = [self.hosts[h] for h in unit.anchors if h not in self.excluded and not accept(self.hosts[h])]
             if not valid:
-                return self._fail(unit, self._explain_anchors(unit, accept))
+                return self._fail(unit, explain.anchors_text(self, unit, accept))
             chosen, alternates = valid[0], valid[1:ALTERNATES + 1]
         else:
             stop = (lambda h: h.free_kib < unit.memory_kib) if needs_capacity else None
             taken, rejected = pool.search(accept, stop, ALTERNATES + 1)
             if not taken:
-                reason = self._explain(unit, pool, rejected, needs_capacity)
+                reason = explain.search_failed_text(self, unit, pool, rejected, needs_capacity)
                 if shape:
                     self.infeasible[shape] = reason
                 return self._fail(unit, reason)
@@ -380,80 +320,9 @@ class _Planner:
         return None
 
     def _fail(self, unit, reason):
-        if len(unit.members) > 1 or unit.groups:
-            names = ", ".join(dom.name for dom in unit.members)
-            reason = "affinity group %s (%s): %s" % (", ".join(unit.groups), names, reason)
+        reason = explain.unit_text(unit, reason)
         for dom in unit.members:
             self._unplace(dom, reason, _method(dom))
-
-    def _kept(self, host):
-        kept = "%s%% headroom" % _number_text(self.c["memory_headroom_pct"])
-        if host.reserved_kib:
-            kept += " and %d MiB reserved" % mib(host.reserved_kib)
-        return kept + " kept"
-
-    def _explain(self, unit, pool, rejected, needs_capacity):
-        """A reason a person can act on, from what the search met (and a further look when needed)."""
-        if not self.targets:
-            return NO_DESTINATION
-        if needs_capacity:
-            short = sorted((r[0][1] for r in rejected.values() if r[0][0] == "vcpus"), key=lambda h: (-h.vcpus_free, h.name))
-            if short:
-                return "needs %d vCPUs; most free on a valid destination with room for its memory is %s with %d (vcpu_ratio %s)" % (
-                    unit.vcpus, short[0].name, max(short[0].vcpus_free, 0), _number_text(self.c["vcpu_ratio"]))
-            # The search stopped at the first host short of memory; the best one no rule excludes is further on.
-            taken, more = pool.search(lambda h: self._conflicts(unit, h), None, 1)
-            rejected.update(more)
-            if taken:
-                best = taken[0]
-                return "needs %d MiB; most free on a valid destination is %s with %d MiB (%s)" % (
-                    mib(unit.memory_kib, up=True), best.name, mib(max(best.free_kib, 0)), self._kept(best))
-        return self._conflict_text(rejected, sorted(self.no_vcpu) if needs_capacity else [])
-
-    def _conflict_text(self, rejected, no_vcpu):
-        anti, preflight, clash = {}, [], []
-        every_preflight = bool(rejected)
-        for name in sorted(rejected):
-            kinds = {kind for kind, _detail in rejected[name]}
-            every_preflight = every_preflight and "preflight" in kinds
-            for kind, detail in rejected[name]:
-                if kind == "anti":
-                    group, host, holders = detail
-                    anti.setdefault(group, []).append("%s holds %s" % (host, ", ".join(sorted(holders))))
-                elif kind == "preflight":
-                    preflight.extend(detail)
-                elif kind == "clash":
-                    clash.append(detail)
-        parts = []
-        if preflight:
-            parts.append("preflight failed %s: %s" % ("on every destination" if every_preflight else "on", some(preflight)))
-        parts.extend("anti-affinity group %s: %s" % (group, some(anti[group])) for group in sorted(anti))
-        if clash:
-            parts.append("a domain with the same name or UUID is already on %s" % some(clash))
-        if no_vcpu:
-            parts.append("no vCPU free under vcpu_ratio %s on %s" % (_number_text(self.c["vcpu_ratio"]), some(no_vcpu)))
-        if not parts:
-            return NO_DESTINATION
-        return parts[0] if len(parts) == 1 else "no valid destination: " + "; ".join(parts)
-
-    def _explain_anchors(self, unit, accept):
-        texts = []
-        for name in unit.anchors:
-            host = self.hosts[name]
-            if name in self.excluded:
-                texts.append("%s (%s)" % (name, self.excluded[name]))
-                continue
-            reasons = accept(host)
-            kind, detail = reasons[0]
-            if kind == "memory":
-                text = "needs %d MiB, %d MiB free with %s" % (mib(unit.memory_kib, up=True), mib(max(host.free_kib, 0)), self._kept(host))
-            elif kind == "vcpus":
-                text = "needs %d vCPUs, %d free under vcpu_ratio %s" % (
-                    unit.vcpus, max(host.vcpus_free, 0), _number_text(self.c["vcpu_ratio"]))
-            else:
-                text = self._conflict_text({name: [(kind, detail)]}, [])
-            texts.append("%s (%s)" % (name, text))
-        return "members already on %s" % some(texts)
 
     def _unplace(self, dom, reason, method):
         self.unplaced.append({"domain": dom.name, "source": dom.source, "reason": reason, "method": method})
@@ -463,7 +332,7 @@ class _Planner:
         copy = verdict.get("copy_storage")
         copy = dom.local_disks if copy is None else copy
         method = _method(dom)
-        nbytes, seconds, notes = estimate(method, dom.memory_kib, dom.disk_copy_bytes, copy, dom.dirty, self.c["bandwidth_mib_s"])
+        nbytes, seconds, notes = move_estimate(method, dom.memory_kib, dom.disk_copy_bytes, copy, dom.dirty, self.c["bandwidth_mib_s"])
         if copy and dom.unknown_disks:
             notes.append("size unknown, not counted: %s" % ", ".join(sorted(dom.unknown_disks)))
         ignored = NOT_CHECKED_FOR[method]
@@ -475,9 +344,7 @@ class _Planner:
 
     def _result(self):
         c = self.c
-        caps = {"max_parallel": c["max_parallel"],
-                "max_per_source": min(c["max_per_source"], c["max_parallel"]),
-                "max_per_destination": min(c["max_per_destination"], c["max_parallel"])}
+        caps = {key: c[key] for key in CAPS}  # effective caps, as read_constraints left them
         moves = [self._move(dom, dest, alternates) for dom, dest, alternates in self.placed]
         waves = fill_waves(moves, caps)
         return {
@@ -494,37 +361,6 @@ class _Planner:
         }
 
 
-def fill_waves(moves, caps):
-    """Give each move (in plan order) its wave and order; waves are filled greedily within every cap.
-
-    Destinations never become sources, so moves do not depend on each other and any order is safe;
-    plan order puts the largest first.
-    """
-    remaining, waves, order = list(moves), [], 0
-    while remaining:
-        wave, per_source, per_destination, rest = [], {}, {}, []
-        for i, move in enumerate(remaining):
-            if len(wave) == caps["max_parallel"]:
-                rest.extend(remaining[i:])
-                break
-            src, dst = move["source"], move["destination"]
-            if per_source.get(src, 0) < caps["max_per_source"] and per_destination.get(dst, 0) < caps["max_per_destination"]:
-                per_source[src] = per_source.get(src, 0) + 1
-                per_destination[dst] = per_destination.get(dst, 0) + 1
-                wave.append(move)
-            else:
-                rest.append(move)
-        number = len(waves) + 1
-        for move in wave:
-            order += 1
-            move["wave"], move["order"] = number, order
-        waves.append({"wave": number, "domains": [m["domain"] for m in wave],
-                      "estimated_seconds": max(m["estimated_seconds"] for m in wave)})
-        remaining = rest
-    moves.sort(key=lambda m: m["order"])
-    return waves
-
-
 def _method(dom):
     if not dom.active:
         return "define"
@@ -537,7 +373,3 @@ def _entry(dom, **fields):
     entry = {"domain": dom.name, "source": dom.source}
     entry.update(fields)
     return entry
-
-
-def _number_text(value):
-    return "%d" % value if value == int(value) else "%s" % value

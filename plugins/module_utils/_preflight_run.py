@@ -3,14 +3,14 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Run the preflight checks of this host's domains against each destination.
 
-Glue between facts (_host_facts), probes (_preflight_probes) and the pure checks (_preflight).
+Glue between facts (_host_facts), probes (_preflight_probes) and the pure checks (_preflight_checks).
 A destination that cannot be reached is a failed check, not a failed task: the report must
 cover every pair. Private to drover.libvirt; no compatibility promise.
 """
 
 from __future__ import annotations
 
-from ansible_collections.drover.libvirt.plugins.module_utils import _preflight as checks
+from ansible_collections.drover.libvirt.plugins.module_utils import _preflight_checks as checks
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
 from ansible_collections.drover.libvirt.plugins.module_utils._host_facts import gather, measure_dirty_rates
 from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_module import describe

@@ -1,22 +1,22 @@
 # -*- coding: utf-8 -*-
 # Copyright: drover.libvirt contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Evacuation reports (JUnit XML, a text table, a summary) and the fleet placement check.
+"""Evacuation reports: JUnit XML, a text table and a summary.
 
-Pure functions over the per-VM results of an evacuation and the output of hypervisor_info; the
-filter plugin plugins/filter/evacuation_report.py exposes them to playbooks.
+Pure functions over the per-VM results of an evacuation; the filter plugin
+plugins/filter/evacuation_report.py exposes them to playbooks.
 
 Private to drover.libvirt; no compatibility promise.
 """
 
 from __future__ import annotations
 
-import math
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
+from ansible_collections.drover.libvirt.plugins.module_utils._values import finite_number, is_list as _is_list, type_name as _type_name
 
 # In the order the table's totals line and the summary list them.
 STATUSES = ("migrated", "moved_cold", "defined", "shut_down", "skipped", "unchanged", "failed", "planned")
@@ -32,47 +32,14 @@ ERROR_WIDTH = 60
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
-def _is_list(value):
-    # Lists arrive as list subclasses from the templar; a string is never a list of results.
-    return isinstance(value, (list, tuple))
-
-
-def _type_name(value):
-    """A type as a playbook author knows it, not as the templar wraps it (_AnsibleLazyTemplateDict)."""
-    if value is None:
-        return "null"
-    if isinstance(value, Mapping):
-        return "a dict"
-    if _is_list(value):
-        return "a list"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    return type(value).__name__
-
-
 def _number(value, field, name):
     """An int or float from a result field; numeric strings (extra vars, templating) are accepted."""
     if value is None:
         return None
-    # bool is an int to Python, but true as a byte count is a mistake upstream.
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    number = None
-    if isinstance(value, float):
-        number = value
-    elif isinstance(value, str):
-        try:
-            number = float(value)
-        except ValueError:
-            pass
-    # NaN and infinity would make the summary invalid JSON.
-    if number is not None and math.isfinite(number):
-        return int(number) if isinstance(value, str) and number.is_integer() else number
-    raise DroverError("%s: %s must be a number or null, got %r" % (name, field, value))
+    number = finite_number(value)
+    if number is None:
+        raise DroverError("%s: %s must be a number or null, got %r" % (name, field, value))
+    return int(number) if isinstance(value, str) and number.is_integer() else number
 
 
 def _text(value):
@@ -353,142 +320,3 @@ def summary(results):
         "started_at": min(started) if started else None,
         "finished_at": max(finished) if finished else None,
     }
-
-
-def _names(value, what):
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [str(value)]
-    if not _is_list(value):
-        raise DroverError("%s must be a list of VM names, got %s" % (what, _type_name(value)))
-    for item in value:
-        if not isinstance(item, str) or not item:
-            raise DroverError("%s must be a list of VM names, got item %r" % (what, item))
-    return [str(item) for item in value]
-
-
-def _join(hosts):
-    """hv1 / hv1 and hv2 / hv1, hv2 and hv3."""
-    hosts = list(hosts)
-    if len(hosts) < 2:
-        return "".join(hosts)
-    return ", ".join(hosts[:-1]) + " and " + hosts[-1]
-
-
-def _fleet_domains(fleet):
-    """{name: {host: domain}} from {host: hypervisor_info result}, checked."""
-    if not isinstance(fleet, Mapping):
-        raise DroverError("expected a dict of inventory host -> hypervisor_info result, got %s"
-                          % _type_name(fleet))
-    by_name = {}
-    for host in sorted(fleet, key=str):
-        info = fleet[host]
-        domains = info.get("domains") if isinstance(info, Mapping) else None
-        if not _is_list(domains):
-            raise DroverError("%s has no 'domains' list; pass the result of "
-                              "drover.libvirt.hypervisor_info for every host" % host)
-        for index, domain in enumerate(domains):
-            name = domain.get("name") if isinstance(domain, Mapping) else None
-            if not isinstance(name, str) or not name:
-                raise DroverError("%s: domains[%d] has no 'name'" % (host, index))
-            by_name.setdefault(str(name), {})[str(host)] = domain
-    return by_name
-
-
-def _states(hosts, seen):
-    states = {str(seen[host].get("state")) for host in hosts}
-    if len(states) == 1:
-        return "%s, state %s" % (_join(hosts), states.pop())
-    return _join("%s (%s)" % (host, seen[host].get("state")) for host in hosts)
-
-
-def _check_one(name, seen, expected):
-    """The placement result of one VM; seen = {host: domain entry} for the hosts that know it."""
-    running_on = sorted(host for host, domain in seen.items() if domain.get("active"))
-    defined_on = sorted(host for host, domain in seen.items() if domain.get("persistent"))
-    uuids = {host: domain.get("uuid") for host, domain in seen.items()}
-    distinct = {uuid for uuid in uuids.values() if uuid}
-    result = {
-        "name": name,
-        "uuid": distinct.pop() if len(distinct) == 1 else None,
-        "expected": expected,
-        "running_on": running_on,
-        "defined_on": defined_on,
-        "state": None,
-        "ok": False,
-        "reason": "",
-    }
-    if len(running_on) == 1:
-        result["state"] = seen[running_on[0]].get("state")
-    elif not running_on and len(seen) == 1:
-        # A shut-off VM has no running host; its one definition's state is what a person wants.
-        result["state"] = next(iter(seen.values())).get("state")
-
-    if not seen:
-        result["reason"] = "not found on any host"
-        return result
-    if len(set(uuids.values())) > 1:
-        # The same name on two hosts must be one domain; otherwise moving one would clobber the other.
-        count = len(set(uuids.values()))
-        result["reason"] = "%s different domains named %s: %s" % (
-            "two" if count == 2 else count, name, ", ".join("%s uuid %s" % (host, uuids[host]) for host in sorted(uuids)))
-        return result
-
-    if expected == "shutoff":
-        problems = []
-        if running_on:
-            problems.append("expected shut off but running on %s" % _join(running_on))
-        if not defined_on:
-            problems.append("not defined on any host")
-        elif len(defined_on) > 1:
-            problems.append("defined on %s (expected on exactly one host)" % _join(defined_on))
-        if problems:
-            result["reason"] = "; ".join(problems)
-        else:
-            result["ok"] = True
-            result["reason"] = "shut off, defined on %s" % defined_on[0]
-        return result
-
-    if len(running_on) > 1:
-        result["reason"] = "running on %s" % _join(running_on)
-        return result
-    if not running_on:
-        result["reason"] = "not running on any host (%s)" % (
-            ("defined on " + _states(defined_on, seen)) if defined_on else "not defined anywhere")
-        return result
-
-    host = running_on[0]
-    problems = []
-    if not defined_on:
-        problems.append("runs on %s but is not persistent anywhere" % host)
-    elif host not in defined_on:
-        problems.append("runs on %s but is persistent on %s" % (host, _join(defined_on)))
-    elif len(defined_on) > 1:
-        # A definition left on another host could be started there too: two copies on one disk.
-        others = [other for other in defined_on if other != host]
-        problems.append("runs on %s but is also persistent on %s" % (host, _join(others)))
-    if result["state"] != "running":
-        problems.append("%s on %s" % (result["state"], host))
-    if problems:
-        result["reason"] = "; ".join(problems)
-    else:
-        result["ok"] = True
-        result["reason"] = "running on %s" % host
-    return result
-
-
-def placement_check(fleet, names=None, shutoff=None):
-    """Check that every VM lives in exactly one place, sorted by name.
-
-    fleet is {inventory host: hypervisor_info result}. A VM is matched across hosts by name. It is
-    ok when it is active on exactly one host, persistent on that host only and running there; or,
-    for names in shutoff (definitions moved while shut off), when it is inactive everywhere and
-    persistent on exactly one host. names defaults to every name in the fleet; names in shutoff
-    are always checked.
-    """
-    by_name = _fleet_domains(fleet)
-    wanted = _names(names, "names") if names is not None else sorted(by_name)
-    off = set(_names(shutoff, "shutoff"))
-    checked = sorted(set(wanted) | off)
-    return [_check_one(name, by_name.get(name, {}), "shutoff" if name in off else "running") for name in checked]

@@ -3,8 +3,8 @@ import yaml
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.drover.libvirt.plugins.filter import evacuation_plan as plugin
-from ansible_collections.drover.libvirt.plugins.module_utils import _planner
-from ansible_collections.drover.libvirt.plugins.module_utils._placement_rules import CONSTRAINT_DEFAULTS
+from ansible_collections.drover.libvirt.plugins.module_utils import _plan_select
+from ansible_collections.drover.libvirt.plugins.module_utils._planner_inputs import CONSTRAINT_DEFAULTS
 
 
 def fleet():
@@ -38,7 +38,7 @@ def test_errors_are_filter_errors_with_the_planners_message():
 
 
 def test_missing_jmespath_is_named(monkeypatch):
-    monkeypatch.setattr(_planner, "jmespath", None)
+    monkeypatch.setattr(_plan_select, "jmespath", None)
     with pytest.raises(AnsibleFilterError, match="jmespath is required"):
         plugin.evacuation_plan(fleet(), ["hv1"], constraints={"select": "[*]"})
 

@@ -5,10 +5,11 @@ from collections import Counter
 
 import pytest
 
-from ansible_collections.drover.libvirt.plugins.module_utils import _planner
+from ansible_collections.drover.libvirt.plugins.module_utils import _plan_select
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
-from ansible_collections.drover.libvirt.plugins.module_utils._placement_rules import estimate
-from ansible_collections.drover.libvirt.plugins.module_utils._planner import NO_DESTINATION, plan_evacuation
+from ansible_collections.drover.libvirt.plugins.module_utils._plan_explain import NO_DESTINATION
+from ansible_collections.drover.libvirt.plugins.module_utils._planner import plan_evacuation
+from ansible_collections.drover.libvirt.plugins.module_utils._transfer_estimate import move_estimate as estimate
 
 GIB = 1024 ** 3
 
@@ -450,7 +451,7 @@ def test_select_errors():
 
 
 def test_select_without_jmespath(monkeypatch):
-    monkeypatch.setattr(_planner, "jmespath", None)
+    monkeypatch.setattr(_plan_select, "jmespath", None)
     with pytest.raises(DroverError, match="jmespath is required"):
         plan_evacuation(tiered(), ["hv1"], constraints={"select": "[]"})
     assert len(plan_evacuation(tiered(), ["hv1"])["moves"]) == 3

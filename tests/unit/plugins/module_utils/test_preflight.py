@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.drover.libvirt.plugins.module_utils import _preflight as pf
+from ansible_collections.drover.libvirt.plugins.module_utils import _preflight_checks as pf
+from ansible_collections.drover.libvirt.plugins.module_utils._transfer_estimate import precopy
 from ansible_collections.drover.libvirt.plugins.module_utils._preflight_probes import parse_port_range
 
 SRC = {"host_uuid": "u-1", "libvirt_version": "11.3.0", "hypervisor_version": "10.0.2",
@@ -141,14 +142,14 @@ def test_a_marked_destination_fails_with_its_mark():
 
 
 def test_estimate_converges_with_slow_dirtying():
-    result = pf.estimate(1 << 30, 100 << 20, 1000 << 20, 300)
+    result = precopy(1 << 30, 100 << 20, 1000 << 20, 300)
     assert result["converges"] and result["rounds"] >= 1
     assert 1.0 <= result["seconds"] < 1.3 and result["downtime_ms"] <= 300
 
 
 def test_estimate_does_not_converge_when_dirtying_outpaces_the_link():
-    assert pf.estimate(1 << 30, 2000 << 20, 1000 << 20, 300)["converges"] is False
-    assert pf.estimate(1 << 30, 0, 0, 300)["converges"] is None
+    assert precopy(1 << 30, 2000 << 20, 1000 << 20, 300)["converges"] is False
+    assert precopy(1 << 30, 0, 0, 300)["converges"] is None
 
 
 def test_convergence_check_suggests_a_preset():

@@ -7,11 +7,11 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.drover.libvirt.plugins.filter.evacuation_report import FilterModule
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
+from ansible_collections.drover.libvirt.plugins.module_utils._placement_check import placement_check
 from ansible_collections.drover.libvirt.plugins.module_utils._report import (
     STATUSES,
     junit_xml,
     normalize_results,
-    placement_check,
     summary,
     summary_table,
 )
@@ -426,10 +426,10 @@ def test_placement_accepts_registered_results():
 @pytest.mark.parametrize("fleet, kwargs, message", [
     ([host()], {}, "expected a dict of inventory host -> hypervisor_info result, got a list"),
     (None, {}, "got null"),
-    ({"hv1": {"skipped": True}}, {}, "hv1 has no 'domains' list"),
-    ({"hv1": "down"}, {}, "hv1 has no 'domains' list"),
-    ({"hv1": host({"uuid": "x"})}, {}, r"hv1: domains\[0\] has no 'name'"),
-    ({"hv1": host("vm1")}, {}, r"hv1: domains\[0\] has no 'name'"),
+    ({"hv1": {"skipped": True}}, {}, r"fleet\[hv1\]: missing required field domains .*got skipped"),
+    ({"hv1": "down"}, {}, r"fleet\[hv1\]: missing required field domains .*got str"),
+    ({"hv1": host({"uuid": "x"})}, {}, r"fleet\[hv1\].domains\[0\]: missing required field name"),
+    ({"hv1": host("vm1")}, {}, r"fleet\[hv1\].domains\[0\] must be a dict, got 'vm1'"),
     ({}, {"names": {"vm1": 1}}, "names must be a list of VM names, got a dict"),
     ({}, {"names": ["vm1", None]}, "names must be a list of VM names, got item None"),
     ({}, {"shutoff": 3}, "shutoff must be a list of VM names, got a number"),

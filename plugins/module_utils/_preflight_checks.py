@@ -4,7 +4,7 @@
 """Migration preflight: one verdict per (domain, destination), built from checks.
 
 The checks here are pure: they read facts (docs/facts.md) and the outcome of the probes that
-_preflight_probes.py ran against the real hosts. Each check returns
+_preflight_probes.py ran against the real hosts; _preflight_run.py runs them. Each check returns
 {id, status: pass|warn|fail, reason: one line a person can act on, details}.
 Private to drover.libvirt; no compatibility promise.
 """
@@ -14,10 +14,14 @@ from __future__ import annotations
 import math
 
 from ansible_collections.drover.libvirt.plugins.module_utils._convergence import resolve_knobs
+from ansible_collections.drover.libvirt.plugins.module_utils._facts_schema import storage_pools
 from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_enums import version_tuple
+from ansible_collections.drover.libvirt.plugins.module_utils._transfer_estimate import precopy
 
+# Every check id a verdict can hold, in the order a verdict lists them; the preflight role's
+# required checks are checked against this list (filter preflight_check_ids).
 CHECK_IDS = ("reachability", "host_uuid", "versions", "machine_type", "cpu", "storage", "network",
-             "capacity", "blockers", "defined_on_destination", "connectivity", "convergence")
+             "capacity", "blockers", "defined_on_destination", "connectivity", "convergence", "maintenance")
 _RANK = {"pass": 0, "warn": 1, "fail": 2}
 MIB = 1024 * 1024
 
@@ -122,8 +126,8 @@ def check_storage(dom, probes, dest_name, copy_allowed, dst_storage):
 
 def _pool_for(path, storage):
     directory = path.rsplit("/", 1)[0] or "/"
-    for entry in storage:
-        if entry.get("pool") and entry.get("active") and (entry.get("path") or "").rstrip("/") == directory:
+    for entry in storage_pools(storage):
+        if entry.get("pool") and entry.get("active") and entry["path"].rstrip("/") == directory:
             return entry
     return None
 
@@ -223,35 +227,12 @@ def check_maintenance(mark, dest_name):
                  % (dest_name, mark.get("state"), mark.get("reason") or "no reason given"), mark=mark)
 
 
-def estimate(memory_bytes, dirty_bps, bandwidth_bps, downtime_ms, max_rounds=30):
-    """Pre-copy model: round k sends what the guest dirtied during round k-1.
-
-    Returns {converges, rounds, seconds, downtime_ms}: converged when the rest fits the
-    downtime limit at link speed.
-    """
-    if bandwidth_bps <= 0:
-        return {"converges": None, "rounds": None, "seconds": None, "downtime_ms": None}
-    limit = bandwidth_bps * downtime_ms / 1000.0
-    remaining, seconds, rounds = float(memory_bytes), 0.0, 0
-    while remaining > limit and rounds < max_rounds:
-        duration = remaining / bandwidth_bps
-        seconds += duration
-        rounds += 1
-        nxt = min(float(memory_bytes), dirty_bps * duration)
-        if nxt >= remaining:
-            return {"converges": False, "rounds": rounds, "seconds": round(seconds, 1), "downtime_ms": None}
-        remaining = nxt
-    converges = remaining <= limit
-    return {"converges": converges, "rounds": rounds, "seconds": round(seconds + remaining / bandwidth_bps, 1),
-            "downtime_ms": int(remaining * 1000 / bandwidth_bps) if converges else None}
-
-
 def check_convergence(dom, bandwidth_mib_s, convergence):
     knobs = resolve_knobs(convergence, None)
     dirty = dom.get("dirty_rate_mib_s")
     mem = dom["memory_kib"] * 1024
     bandwidth = bandwidth_mib_s * MIB
-    result = estimate(mem, (dirty or 0) * MIB, bandwidth, knobs["max_downtime_ms"])
+    result = precopy(mem, (dirty or 0) * MIB, bandwidth, knobs["max_downtime_ms"])
     details = dict(result, dirty_rate_mib_s=dirty, bandwidth_mib_s=bandwidth_mib_s, memory_mib=mem // MIB,
                    convergence=convergence, max_downtime_ms=knobs["max_downtime_ms"])
     measured = "measured" if dirty is not None else "not measured, assumed 0"
@@ -318,7 +299,7 @@ def decision(results, require="any", required_checks=None):
     """
     if require not in ("any", "all", "none"):
         raise ValueError("require must be any, all or none, not %r" % (require,))
-    required = set(required_checks or CHECK_IDS + ("maintenance",))
+    required = set(required_checks or CHECK_IDS)
     usable, reasons = {}, {}
     for r in results:
         bad = [c for c in r["checks"] if c["status"] == "fail" and c["id"] in required]
