@@ -23,12 +23,15 @@ import json
 import os
 import random
 import time
+import uuid as uuidlib
 import xml.etree.ElementTree as ET
+from contextlib import contextmanager
 
 from ansible_collections.drover.libvirt.plugins.module_utils._claims import (
     CLOCK_GRACE_S,
     counted,
     fits,
+    new_claim,
     parse_name,
     room,
     with_record,
@@ -165,6 +168,18 @@ class ClaimStore:
             self.sleep(random.uniform(0.05, 0.3) * (attempt + 1))
         return {"granted": False, "reason": reason, "claim": None, "expired_removed": removed}
 
+    def would_fit(self, claim, limits):
+        """Check mode: whether `claim` fits now, writing nothing: (True|False, reason)."""
+        try:
+            pool = self.conn.storagePoolLookupByName(CLAIM_POOL)
+            all_claims = self.claims(pool) if pool.isActive() else []
+        except self.lv.libvirtError:
+            all_claims = []  # no claims pool: nobody claimed room here yet
+        host_room, present = self.room(limits)
+        if claim.uuid in present:
+            return True, "the domain is already active there"
+        return fits(claim, host_room, counted(all_claims, self.clock(), present, exclude=claim))
+
     def release(self, claim):
         """Give the room back (after the move, whatever its outcome). True when a claim was removed."""
         try:
@@ -172,6 +187,59 @@ class ClaimStore:
         except self.lv.libvirtError:
             return False
         return self._delete(pool, claim.name)
+
+
+def new_run_id():
+    return uuidlib.uuid4().hex[:12]
+
+
+def claim_for(dom, settings, source, now):
+    """The claim a move of `dom` needs: its maximum memory and vCPUs, for this run."""
+    info = dom.info()
+    return new_claim(settings.get("run_id") or new_run_id(), dom.UUIDString(), info[1], info[3], now,
+                     ttl=settings.get("ttl") or 600, domain=dom.name(), owner=settings.get("owner") or "",
+                     source=source or "")
+
+
+@contextmanager
+def room_claimed(dconn, libvirt, dom, settings, dest_name, source, check_mode=False):
+    """Hold room for `dom` on the destination while the block moves it; refuse when there is none.
+
+    Yields the claim's record (None when claims are off or the domain is already there). Raises
+    DroverError, with the domain still on its source, when the room is not there.
+    """
+    if not settings or not settings.get("enabled", True):
+        yield None
+        return
+    store = ClaimStore(dconn, libvirt)
+    claim = claim_for(dom, settings, source, store.clock())
+    if check_mode:
+        ok, reason = store.would_fit(claim, settings)
+        outcome = {"granted": ok, "reason": reason, "claim": None}
+    else:
+        outcome = store.claim(claim, settings)
+    if not outcome["granted"]:
+        raise DroverError("no room for %s on %s: %s" % (claim.domain, dest_name, outcome["reason"]),
+                          vm_location="source", no_room=True, domain=claim.domain)
+    try:
+        yield outcome["claim"]
+    finally:
+        if outcome["claim"] is not None:
+            try:
+                store.release(claim)
+            except libvirt.libvirtError:
+                pass  # the destination went away: the claim expires by itself
+
+
+def remote_claims(conn, libvirt, now=None):
+    """The claims on a host read through its libvirt daemon (figures only, from the names)."""
+    now = time.time() if now is None else now
+    try:
+        pool = conn.storagePoolLookupByName(CLAIM_POOL)
+        claims = ClaimStore(conn, libvirt).claims(pool) if pool.isActive() else []
+    except libvirt.libvirtError:
+        return []
+    return [dict(c.record(), live=c.is_live(now, CLOCK_GRACE_S)) for c in claims]
 
 
 def read_local_claims(path=CLAIM_DIR, now=None):
