@@ -4,13 +4,15 @@
 """Argument specs that several modules share; choices come from where the values are defined.
 
 Each *_ARGSPEC group is documented by the doc fragment of the same name, one to one:
-CONNECTION_ARGSPEC by drover.libvirt.connection, MIGRATION_ARGSPEC by drover.libvirt.migration.
+CONNECTION_ARGSPEC by drover.libvirt.connection, MIGRATION_ARGSPEC by drover.libvirt.migration,
+CLAIMS_ARGSPEC by drover.libvirt.claims.
 The single options below them are documented by each module, in its own words.
 Private to drover.libvirt; no compatibility promise.
 """
 
 from __future__ import annotations
 
+from ansible_collections.drover.libvirt.plugins.module_utils._claims import DEFAULT_TTL_S
 from ansible_collections.drover.libvirt.plugins.module_utils._convergence import PRESETS
 from ansible_collections.drover.libvirt.plugins.module_utils._maintenance import MARK_STATES
 from ansible_collections.drover.libvirt.plugins.module_utils._storage import CDROM_MODES, COPY_MODES
@@ -39,4 +41,17 @@ MIGRATION_ARGSPEC = dict(
     postcopy_recovery_wait=dict(type="int", default=300),
     remove_source_volumes=dict(type="bool", default=False),
     poll_interval=dict(type="float", default=0.5),
+)
+
+# Capacity claims on destinations, shared with other runs (see _claims and _claim_store).
+CLAIMS_ARGSPEC = dict(
+    claims=dict(type="dict", apply_defaults=True, options=dict(
+        enabled=dict(type="bool", default=True),
+        run_id=dict(type="str"),
+        owner=dict(type="str"),
+        ttl=dict(type="int", default=DEFAULT_TTL_S),
+        memory_headroom_pct=dict(type="float", default=10.0),
+        reserved_memory_mib=dict(type="int", default=0),
+        vcpu_ratio=dict(type="float", default=4.0),
+    )),
 )

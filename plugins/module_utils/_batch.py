@@ -18,6 +18,7 @@ import json
 import threading
 import time
 
+from ansible_collections.drover.libvirt.plugins.module_utils._claim_store import new_run_id, room_claimed
 from ansible_collections.drover.libvirt.plugins.module_utils._cold_move import DefinitionMove, shut_down
 from ansible_collections.drover.libvirt.plugins.module_utils._domain_presence import presence
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
@@ -104,6 +105,10 @@ class BatchMover:
         for task in self.tasks:
             task["candidates"] = [(n, destination_uri(u, p["transport"])) for n, u in task["candidates"]]
         self.connections = connections or SharedConnections(module)
+        # One run id for every move of the batch, so its claims are known as this run's.
+        claims = p.get("claims")
+        self.claims = dict(claims, run_id=claims.get("run_id") or new_run_id()) \
+            if claims and claims.get("enabled", True) else None
         self.cond = threading.Condition()
         self.results = {}
         self.slots = Slots(self.caps)
@@ -155,8 +160,11 @@ class BatchMover:
         with self.cond:
             self.slots.release(self.source, dest)
             task["tries"].append(attempt)
+            # A destination without room is not a failed try: the next one is asked, retries or not.
+            tried = sum(1 for t in task["tries"] if not t.get("no_room"))
             retry = (attempt["status"] == "failed" and attempt.get("location") == "source"
-                     and len(task["tries"]) <= self.module.params["retries"] and len(task["candidates"]) > 1)
+                     and (attempt.get("no_room") or tried <= self.module.params["retries"])
+                     and len(task["candidates"]) > 1)
             if retry:
                 task["candidates"].pop(0)
                 task["requeue"] = True
@@ -188,17 +196,21 @@ class BatchMover:
                 attempt["status"] = "shut_down"
             else:
                 dconn = self.connections.connect(uri, "destination")
-                # A domain that moves shut off can only start where its disks are: always copy.
-                report = DefinitionMove(self.sconn, dconn, self.lv, task["name"], True,
-                                        self.module.params["shutdown_timeout"],
-                                        self.module.params["remove_source_volumes"]).run(task["method"] == "cold")
+                # A definition moved shut off takes no room; a cold move starts the domain there.
+                claims = self.claims if task["method"] == "cold" else None
+                with room_claimed(dconn, self.lv, self.sconn.lookupByName(task["name"]), claims, dest_name,
+                                  self.source):
+                    # A domain that moves shut off can only start where its disks are: always copy.
+                    report = DefinitionMove(self.sconn, dconn, self.lv, task["name"], True,
+                                            self.module.params["shutdown_timeout"],
+                                            self.module.params["remove_source_volumes"]).run(task["method"] == "cold")
                 attempt.update(report)
                 attempt["status"] = _DONE[task["method"]]
             attempt["location"] = "destination" if task["method"] != "shutdown" else "source"
             if task["method"] != "shutdown":
                 self._check_landed(task, uri, attempt)
         except DroverError as exc:
-            attempt.update(status="failed", error=exc.msg)
+            attempt.update(status="failed", error=exc.msg, no_room=bool(exc.details.get("no_room")))
             attempt["location"] = exc.details.get("vm_location") or self._locate(task["name"], uri)
         except self.lv.libvirtError as exc:
             attempt.update(status="failed", error=describe(exc, "move failed"))
@@ -235,7 +247,7 @@ class BatchMover:
         A batch always leaves the domain defined on the destination only, and copies every disk or none.
         """
         options = MigrationOptions.from_params(dict(
-            self.module.params, name=task["name"], dest=uri, dest_user=None, migration_uri=None, persist=True,
+            self.module.params, claims=self.claims, name=task["name"], dest=uri, dest_user=None, migration_uri=None, persist=True,
             undefine_source=True, copy_storage="all" if task["copy_storage"] else "none", copy_disks=[],
             cdrom="keep"))
         return LiveMigration(self.connections.connect, options, warnings.append, self.lv, self.module.libvirt_qemu)
@@ -294,7 +306,7 @@ class BatchMover:
             "warnings": [w for t in tries for w in t.get("warnings", [])],
             "tries": [{"destination": t["destination"], "status": t["status"], "error": t["error"],
                        "location": t["location"], "started_at": t.get("started_at"),
-                       "finished_at": t.get("finished_at")} for t in tries],
+                       "finished_at": t.get("finished_at"), "no_room": bool(t.get("no_room"))} for t in tries],
         }
 
     def _progress(self, name, event, attempt):

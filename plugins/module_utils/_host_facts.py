@@ -22,6 +22,7 @@ from ansible_collections.drover.libvirt.plugins.module_utils._domain_facts impor
     SHARED_FS_TYPES, SHARED_POOL_TYPES, parse_domain_xml)
 from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_enums import (
     DIRTYRATE_MEASURED, JOB_CANCELLED, JOB_COMPLETED, JOB_FAILED, JOB_NONE, JOB_TYPE_NAMES, STATE_NAMES, version_text)
+from ansible_collections.drover.libvirt.plugins.module_utils._claim_store import CLAIM_POOL, read_local_claims, remote_claims
 from ansible_collections.drover.libvirt.plugins.module_utils._maintenance import read_mark
 
 QEMU_CONF = "/etc/libvirt/qemu.conf"
@@ -97,6 +98,8 @@ def _storage(conn, local):
     mounts = mount_types() if local else {}
     pools = []
     for pool in conn.listAllStoragePools(0):
+        if pool.name() == CLAIM_POOL:
+            continue  # the collection's own bookkeeping, not storage for guests
         root = ET.fromstring(pool.XMLDesc(0))
         kind = root.get("type")
         path = root.findtext("target/path")
@@ -222,6 +225,7 @@ def hypervisor_facts(conn, libvirt, local, storage):
         "networks": _networks(conn),
         "bridges": _bridges() if local else [],
         "maintenance": read_mark() if local else None,
+        "claims": read_local_claims() if local else remote_claims(conn, libvirt),
     }
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 from urllib.parse import urlsplit
 
+from ansible_collections.drover.libvirt.plugins.module_utils._claim_store import room_claimed
 from ansible_collections.drover.libvirt.plugins.module_utils._convergence import (
     ConvergencePolicy,
     completion_timeout,
@@ -125,9 +126,13 @@ class LiveMigration:
             return result
         dom = self.sconn.lookupByName(self.name)
         storage, todo = self._plan_storage(dom, result)
-        if check_mode:
-            return result
-        self._migrate(result, dom, storage, todo)
+        # Room on the destination is held for the whole move, so no other run promises it too.
+        with room_claimed(self.dconn, self.lv, dom, self.options.claims, result["destination_host"],
+                          result["source_host"], check_mode) as held:
+            result["claim"] = held
+            if check_mode:
+                return result
+            self._migrate(result, dom, storage, todo)
         result["diff"]["after"] = after
         return result
 

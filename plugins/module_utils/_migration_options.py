@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from ansible_collections.drover.libvirt.plugins.module_utils._claims import check_run_id
 from ansible_collections.drover.libvirt.plugins.module_utils._convergence import resolve_knobs
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
 from ansible_collections.drover.libvirt.plugins.module_utils._migration_rules import check_domain_name
@@ -43,6 +44,7 @@ class MigrationOptions:
     cdrom: str
     remove_source_volumes: bool
     poll_interval: float
+    claims: Optional[dict] = None
 
     @classmethod
     def from_params(cls, p):
@@ -62,4 +64,21 @@ class MigrationOptions:
             convergence=p["convergence"], knobs=resolve_knobs(p["convergence"], p["convergence_knobs"]),
             tls=p["tls"], postcopy_recovery_wait=p["postcopy_recovery_wait"], copy_storage=p["copy_storage"],
             copy_disks=tuple(p["copy_disks"] or ()), cdrom=p["cdrom"],
-            remove_source_volumes=p["remove_source_volumes"], poll_interval=p["poll_interval"])
+            remove_source_volumes=p["remove_source_volumes"], poll_interval=p["poll_interval"],
+            claims=_claim_settings(p.get("claims")))
+
+
+def _claim_settings(claims):
+    """The claim settings, checked; None when claims are off."""
+    if not claims or not claims.get("enabled", True):
+        return None
+    if claims.get("run_id") is not None:
+        check_run_id(claims["run_id"])
+    for key, low in (("ttl", 1), ("memory_headroom_pct", 0), ("reserved_memory_mib", 0)):
+        if claims.get(key) is not None and not claims[key] >= low:
+            raise DroverError("claims.%s must be at least %s, got %r" % (key, low, claims[key]))
+    if claims.get("memory_headroom_pct") is not None and claims["memory_headroom_pct"] >= 100:
+        raise DroverError("claims.memory_headroom_pct must be below 100, got %r" % claims["memory_headroom_pct"])
+    if claims.get("vcpu_ratio") is not None and not claims["vcpu_ratio"] > 0:
+        raise DroverError("claims.vcpu_ratio must be above 0, got %r" % claims["vcpu_ratio"])
+    return dict(claims)

@@ -127,6 +127,14 @@ hypervisor:
     maintenance:
       description: The maintenance mark set by M(drover.libvirt.host_maintenance), or null.
       type: dict
+    claims:
+      description:
+        - Capacity claims other runs hold on this host (see the O(drover.libvirt.migrate#module:claims)
+          option), expired ones included with C(live=false).
+        - Each has C(run_id), C(owner), C(domain), C(uuid), C(source), C(memory_kib), C(vcpus),
+          C(created) and C(expires) (seconds since the epoch), C(name) and C(live).
+      type: list
+      elements: dict
 domains:
   description: The domains of the hypervisor, sorted by name; empty when there is none.
   returned: always

@@ -31,6 +31,7 @@ author:
 extends_documentation_fragment:
   - drover.libvirt.connection
   - drover.libvirt.migration
+  - drover.libvirt.claims
 attributes:
   check_mode:
     support: full
@@ -204,6 +205,13 @@ storage:
   returned: when the domain was or would be migrated
   type: dict
   sample: {copy: all, disks: [vda], eject: [], cdrom: keep, precreate: [/srv/drover/local/db1.qcow2]}
+claim:
+  description:
+    - The capacity claim held on the destination while the domain moved (see O(claims)), removed when the
+      move ended. V(null) when claims are off, in check mode, or when the domain was already there.
+  returned: when the domain was or would be migrated
+  type: dict
+  sample: {run_id: 3f9c2a1b7d4e, domain: vm1, memory_kib: 1048576, vcpus: 1, expires: 1764500000}
 resumed_on_destination:
   description: The guest was paused to force completion and was resumed on the destination.
   returned: when that happened
@@ -262,7 +270,7 @@ metrics:
       sample: source_completed_event
 """
 
-from ansible_collections.drover.libvirt.plugins.module_utils._argspec import CDROM, COPY_STORAGE, DOMAIN_NAME, MIGRATION_ARGSPEC
+from ansible_collections.drover.libvirt.plugins.module_utils._argspec import CLAIMS_ARGSPEC, CDROM, COPY_STORAGE, DOMAIN_NAME, MIGRATION_ARGSPEC
 from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_module import LibvirtModule
 from ansible_collections.drover.libvirt.plugins.module_utils._live_migration import LiveMigration
 from ansible_collections.drover.libvirt.plugins.module_utils._migration_options import MigrationOptions
@@ -272,6 +280,7 @@ def main():
     module = LibvirtModule(
         argument_spec=dict(
             MIGRATION_ARGSPEC,
+            **CLAIMS_ARGSPEC,
             name=DOMAIN_NAME,
             dest=dict(type="str", required=True),
             dest_user=dict(type="str"),

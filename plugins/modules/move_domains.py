@@ -29,6 +29,7 @@ author:
 extends_documentation_fragment:
   - drover.libvirt.connection
   - drover.libvirt.migration
+  - drover.libvirt.claims
 attributes:
   check_mode:
     support: full
@@ -177,7 +178,7 @@ peak:
   sample: {parallel: 2, per_destination: {hv2: 1, hv3: 1}}
 """
 
-from ansible_collections.drover.libvirt.plugins.module_utils._argspec import MIGRATION_ARGSPEC
+from ansible_collections.drover.libvirt.plugins.module_utils._argspec import CLAIMS_ARGSPEC, MIGRATION_ARGSPEC
 from ansible_collections.drover.libvirt.plugins.module_utils._batch import BatchMover
 from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_module import LibvirtModule
 
@@ -186,6 +187,7 @@ def main():
     module = LibvirtModule(
         argument_spec=dict(
             MIGRATION_ARGSPEC,
+            **CLAIMS_ARGSPEC,
             moves=dict(type="list", elements="dict", required=True),
             source_name=dict(type="str"),
             max_parallel=dict(type="int", default=2),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import yaml
 
+from ansible_collections.drover.libvirt.plugins.doc_fragments.claims import ModuleDocFragment as Claims
 from ansible_collections.drover.libvirt.plugins.doc_fragments.connection import ModuleDocFragment as Connection
 from ansible_collections.drover.libvirt.plugins.doc_fragments.migration import ModuleDocFragment as Migration
 from ansible_collections.drover.libvirt.plugins.module_utils import _argspec
@@ -30,3 +31,10 @@ def _same(spec, fragment):
 def test_each_group_matches_its_doc_fragment():
     _same(_argspec.CONNECTION_ARGSPEC, Connection.DOCUMENTATION)
     _same(_argspec.MIGRATION_ARGSPEC, Migration.DOCUMENTATION)
+
+
+def test_claims_suboptions_match_their_doc_fragment():
+    spec = _argspec.CLAIMS_ARGSPEC["claims"]
+    doc = yaml.safe_load(Claims.DOCUMENTATION)["options"]["claims"]
+    assert doc["type"] == spec["type"]
+    _same(spec["options"], yaml.safe_dump({"options": doc["suboptions"]}))
