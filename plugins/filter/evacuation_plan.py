@@ -117,6 +117,12 @@ options:
         description: Migration bandwidth in MiB/s, for the time estimates.
         type: float
         default: 1000
+      run_id:
+        description:
+          - The run's id for capacity claims (see O(drover.libvirt.migrate#module:claims)
+            of the move modules). Live claims of other runs in the facts (C(hypervisor.claims)) hold room on their
+            host; this run's own claims do not, and a claim for a domain already active on that host counts once.
+        type: str
 requirements:
   - jmespath, on the controller, for O(constraints.select)
 notes:

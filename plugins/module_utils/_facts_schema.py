@@ -129,6 +129,32 @@ def read_capacity(host, facts):
     }
 
 
+def read_claims(host, facts):
+    """The live capacity claims of `hypervisor.claims`: [{run_id, uuid, memory_kib, vcpus}]; [] when absent.
+
+    Expired claims (live false) are left out: they hold no room.
+    """
+    where = "fleet[%s].hypervisor.claims" % host
+    hv = facts.get("hypervisor") if isinstance(facts, Mapping) else None
+    claims = field("fleet[%s].hypervisor" % host, hv, "claims", (list,), default=[]) if isinstance(hv, Mapping) else []
+    out = []
+    for index, claim in enumerate(claims):
+        at = "%s[%d]" % (where, index)
+        if not isinstance(claim, Mapping):
+            raise DroverError("%s must be a dict, got %r" % (at, claim))
+        if field(at, claim, "live", (bool,), default=True) is False:
+            continue
+        entry = {"run_id": str(field(at, claim, "run_id", (str,), required=True)),
+                 "uuid": str(field(at, claim, "uuid", (str,), required=True))}
+        for key in ("memory_kib", "vcpus"):
+            value = field(at, claim, key, (int, float), required=True)
+            if not value >= 0 or value == float("inf"):
+                raise DroverError("%s: field %s must be a finite number of 0 or more, got %r" % (at, key, value))
+            entry[key] = int(value)
+        out.append(entry)
+    return out
+
+
 def storage_pools(storage):
     """The entries of `hypervisor.storage` that are dicts, as {pool, type, path, active, ...} with path '' when unset."""
     pools = []

@@ -18,6 +18,7 @@ from ansible_collections.drover.libvirt.plugins.module_utils._errors import Drov
 from ansible_collections.drover.libvirt.plugins.module_utils._facts_schema import (
     field,
     read_capacity,
+    read_claims,
     read_domains,
     read_migration_facts,
     read_placement_tags,
@@ -54,6 +55,7 @@ CONSTRAINT_DEFAULTS = {
     "include_shutoff": True,
     "cold": False,
     "bandwidth_mib_s": 1000,
+    "run_id": None,  # this run's capacity claims are its own, not another run's
 }
 
 
@@ -113,6 +115,8 @@ def read_constraints(constraints, host_names):
                                     for host, value in reserved.items()}
     else:
         c["reserved_memory_mib"] = bounded_number("constraint reserved_memory_mib", reserved)
+    if c["run_id"] is not None:
+        c["run_id"] = str(c["run_id"])
     c["exclude_hosts"] = _names("constraint exclude_hosts", c["exclude_hosts"], host_names)
     c["anti_affinity"] = _groups("anti_affinity", c["anti_affinity"])
     c["affinity"] = _groups("affinity", c["affinity"])
@@ -210,6 +214,11 @@ def read_fleet(fleet, drained, c):
         allocated = capacity["allocated"]
         if allocated is None:
             allocated = sum(d.vcpus for d in doms if d.active)
+        # Room other runs have claimed here, for domains not active here yet (those count above).
+        held = _held_by_other_runs(read_claims(name, fleet[name]), c["run_id"],
+                                   {d.uuid for d in doms if d.active})
+        committed += held["memory_kib"]
+        allocated += held["vcpus"]
         total = capacity["total_kib"]
         reserved = c["reserved_memory_mib"]
         reserved = reserved.get(name, 0) if isinstance(reserved, dict) else reserved
@@ -218,6 +227,18 @@ def read_fleet(fleet, drained, c):
                            int(math.floor(c["vcpu_ratio"] * capacity["physical"] + 1e-9)), int(allocated),
                            capacity["maintenance"])
     return hosts, domains
+
+
+def _held_by_other_runs(claims, run_id, present_uuids):
+    """Memory and vCPUs held by other runs' live claims, each domain counted once."""
+    seen, memory, vcpus = set(present_uuids), 0, 0
+    for claim in claims:
+        if claim["run_id"] == run_id or claim["uuid"] in seen:
+            continue
+        seen.add(claim["uuid"])
+        memory += claim["memory_kib"]
+        vcpus += claim["vcpus"]
+    return {"memory_kib": memory, "vcpus": vcpus}
 
 
 def read_verdicts(verdicts):
