@@ -40,10 +40,10 @@ def report_summary(results):
         raise AnsibleFilterError(exc.msg) from exc
 
 
-def placement_check(fleet, names=None, shutoff=None):
+def placement_check(fleet, names=None, shutoff=None, unreachable=None):
     """Where each VM runs and is defined across the fleet, and whether that is right."""
     try:
-        return _placement_check(fleet, names=names, shutoff=shutoff)
+        return _placement_check(fleet, names=names, shutoff=shutoff, unreachable=unreachable)
     except DroverError as exc:
         raise AnsibleFilterError(exc.msg) from exc
 

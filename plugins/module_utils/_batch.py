@@ -30,12 +30,22 @@ from ansible_collections.drover.libvirt.plugins.module_utils._schedule import Sl
 from ansible_collections.drover.libvirt.plugins.module_utils._uri import destination_uri
 
 METHODS = ("live", "cold", "define", "shutdown")
+_ROOM_POLL_S = 5  # how often a domain waiting for room asks its destinations again
 _LANDED = ("migrated", "moved_cold", "defined", "planned", "unchanged")
 _DONE = {"live": "migrated", "cold": "moved_cold", "define": "defined", "shutdown": "shut_down"}
 
 
 def now_iso():
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _no_room_text(tries):
+    """Why a domain found no room: what each destination answered, once each."""
+    seen = []
+    for t in tries:
+        if t.get("no_room") and t["error"] not in seen:
+            seen.append(t["error"])
+    return "no destination had room: " + "; ".join(seen)
 
 
 class SharedConnections:
@@ -104,6 +114,9 @@ class BatchMover:
         self.tasks = normalize_moves(p["moves"])
         for task in self.tasks:
             task["candidates"] = [(n, destination_uri(u, p["transport"])) for n, u in task["candidates"]]
+            task["planned"] = list(task["candidates"])
+        if p.get("wait_for_capacity", 0) < 0:
+            raise DroverError("wait_for_capacity must be 0 or more seconds, got %r" % p["wait_for_capacity"])
         self.connections = connections or SharedConnections(module)
         # One run id for every move of the batch, so its claims are known as this run's.
         claims = p.get("claims")
@@ -133,7 +146,9 @@ class BatchMover:
         pending = list(self.tasks)
         with self.cond:
             while pending or self.slots.running:
-                for task in start_now(pending, self.slots, self._route):
+                now = time.monotonic()
+                ready = [task for task in pending if task.get("not_before", 0) <= now]
+                for task in start_now(ready, self.slots, self._route):
                     pending.remove(task)
                     self._start(task, self._route(task)[1])
                 self.cond.wait(1.0)
@@ -142,6 +157,10 @@ class BatchMover:
                 for task in pending:
                     task.pop("requeue", None)
                 pending.sort(key=lambda t: (not t["tries"], t["order"]))
+
+    def _may_wait(self, task):
+        waited = time.monotonic() - task.setdefault("first_try", time.monotonic())
+        return waited + _ROOM_POLL_S <= (self.module.params.get("wait_for_capacity") or 0)
 
     def _route(self, task):
         """(source, destination) of a task's next attempt, as the schedule counts them."""
@@ -169,6 +188,12 @@ class BatchMover:
                 task["candidates"].pop(0)
                 task["requeue"] = True
                 self._progress(task["name"], "retry", attempt)
+            elif attempt.get("no_room") and self._may_wait(task):
+                # Every destination was full: ask them all again shortly, until the wait is over.
+                task["candidates"] = list(task["planned"])
+                task["not_before"] = time.monotonic() + _ROOM_POLL_S
+                task["requeue"] = True
+                self._progress(task["name"], "wait_for_capacity", attempt)
             else:
                 self.results[task["name"]] = self._result(task, attempt)
                 self._progress(task["name"], attempt["status"], attempt)
@@ -176,6 +201,7 @@ class BatchMover:
 
     # ------------------------------------------------------------------ one attempt
     def _attempt(self, task):
+        task.setdefault("first_try", time.monotonic())
         dest_name, uri = task["candidates"][0] if task["candidates"] else (None, None)
         attempt = {"destination": dest_name, "started_at": now_iso(), "status": "failed", "error": None,
                    "location": None, "metrics": {}, "warnings": []}
@@ -301,7 +327,7 @@ class BatchMover:
             # Time this run spent beyond the libvirt job itself: connections, checks, definitions.
             "overhead_ms": (last["wall_ms"] - job_ms) if job_ms is not None and last.get("wall_ms") else None,
             "started_at": tries[0].get("started_at"), "finished_at": last.get("finished_at"),
-            "error": last["error"], "location": last["location"], "landed": last.get("landed"),
+            "error": _no_room_text(tries) if last.get("no_room") else last["error"], "location": last["location"], "landed": last.get("landed"),
             # What a move warned about (an error libvirt reported although the domain landed), every try.
             "warnings": [w for t in tries for w in t.get("warnings", [])],
             "tries": [{"destination": t["destination"], "status": t["status"], "error": t["error"],

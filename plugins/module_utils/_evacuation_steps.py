@@ -109,30 +109,42 @@ def domains_to_verify(fleet, hosts, moved):
     return {"before": before, "running": _unique(name for name in before if name not in shutoff), "shutoff": shutoff}
 
 
-def outcome(moved, plan, verified=None, skip_unplaced=False):
+def outcome(moved, plan, verified=None, skip_unplaced=False, stopped=None):
     """{results, ok}: one result per domain of the drained hosts, sorted by name, and the verdict.
 
     results: the moves' results, then the domains left out on purpose (the plan's skipped, and
     its unplaced when skip_unplaced) as status skipped with the reason as error; each with
-    verify {ok, reason} when the verification reported on it. ok: no move failed and every
-    verified domain passed.
+    verify {ok, reason} when the verification reported on it. ok: no move failed, every
+    verified domain passed, and the run was not stopped.
+
+    stopped: why the run stopped early (a failed task), or None. Then every planned domain
+    without a move result is reported skipped with that reason: it was left where it is.
+    plan may be None when the run stopped before planning.
     """
-    plan = _mapping(plan, "plan")
+    plan = _mapping(plan if plan is not None else {"moves": [], "unplaced": [], "skipped": []}, "plan")
     verified = verified or []
     verdicts = {entry["name"]: {"ok": entry["ok"], "reason": entry["reason"]} for entry in verified}
     results = []
     for result in moved:
         results.append(dict(result, verify=verdicts[result["name"]]) if result["name"] in verdicts else dict(result))
-    for entry in (list(plan["unplaced"]) if skip_unplaced else []) + list(plan["skipped"]):
+    left_out = [(entry, entry["reason"]) for entry in (list(plan["unplaced"]) if skip_unplaced else [])
+                + list(plan["skipped"])]
+    if stopped:
+        done = {result["name"] for result in moved}
+        left_out += [(entry, "not moved: the run stopped (%s)" % stopped) for entry in plan["moves"]
+                     if entry["domain"] not in done]
+        left_out += [(entry, "cannot move: %s; the run stopped (%s)" % (entry["reason"], stopped))
+                     for entry in ([] if skip_unplaced else plan["unplaced"]) if entry["domain"] not in done]
+    for entry, reason in left_out:
         # The keys of a move_domains result that the reports read.
         left = {"name": entry["domain"], "from": entry["source"], "to": None, "status": "skipped", "method": None,
                 "attempts": 0, "downtime_ms": None, "duration_ms": None, "bytes": None, "overhead_ms": None,
-                "started_at": None, "finished_at": None, "error": entry["reason"]}
+                "started_at": None, "finished_at": None, "error": reason}
         if entry["domain"] in verdicts:
             left["verify"] = verdicts[entry["domain"]]
         results.append(left)
     # Jinja's sort, which the role used, ignores case.
     results.sort(key=lambda r: r["name"].lower() if isinstance(r["name"], str) else r["name"])
-    ok = (not any(result.get("status") == "failed" for result in moved)
+    ok = (not stopped and not any(result.get("status") == "failed" for result in moved)
           and not any(not entry.get("ok") for entry in verified))
     return {"results": results, "ok": ok}

@@ -155,6 +155,28 @@ def read_claims(host, facts):
     return out
 
 
+def fleet_from_results(results):
+    """Split the results of hypervisor_info run on each host of a loop into what could be read and what not.
+
+    results: the `results` of a looped, registered hypervisor_info task (`item` is the inventory
+    host). Returns {fleet: {host: result}, unreachable: [{host, reason}]}: a host is unreachable
+    when Ansible could not reach it, or when the module could not read it (its libvirt daemon down).
+    """
+    if not isinstance(results, list):
+        raise DroverError("expected the results of a looped hypervisor_info task, got %s" % type(results).__name__)
+    fleet, unreachable = {}, []
+    for index, result in enumerate(results):
+        if not isinstance(result, Mapping) or result.get("item") in (None, ""):
+            raise DroverError("results[%d] is not a looped task result with an item" % index)
+        host = str(result["item"])
+        if result.get("unreachable") or result.get("failed") or not isinstance(result.get("hypervisor"), Mapping):
+            reason = result.get("msg") or ("unreachable" if result.get("unreachable") else "no facts returned")
+            unreachable.append({"host": host, "reason": " ".join(str(reason).split())})
+        else:
+            fleet[host] = result
+    return {"fleet": fleet, "unreachable": unreachable}
+
+
 def storage_pools(storage):
     """The entries of `hypervisor.storage` that are dicts, as {pool, type, path, active, ...} with path '' when unset."""
     pools = []

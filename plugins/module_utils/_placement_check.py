@@ -132,17 +132,36 @@ def _check_one(name, seen, expected):
     return result
 
 
-def placement_check(fleet, names=None, shutoff=None):
+def placement_check(fleet, names=None, shutoff=None, unreachable=None):
     """Check that every VM lives in exactly one place, sorted by name.
 
     fleet is {inventory host: hypervisor_info result}. A VM is matched across hosts by name. It is
     ok when it is active on exactly one host, persistent on that host only and running there; or,
     for names in shutoff (definitions moved while shut off), when it is inactive everywhere and
     persistent on exactly one host. names defaults to every name in the fleet; names in shutoff
-    are always checked.
+    are always checked. Hosts in unreachable could not be read: each result lists them in
+    unread_hosts, and a VM found on none of the hosts read is `unknown`, not lost.
     """
     by_name = _fleet_domains(fleet)
     wanted = _names(names, "names") if names is not None else sorted(by_name)
     off = set(_names(shutoff, "shutoff"))
+    unread = sorted(set(_names(unreachable, "unreachable")))
     checked = sorted(set(wanted) | off)
-    return [_check_one(name, by_name.get(name, {}), "shutoff" if name in off else "running") for name in checked]
+    results = [_check_one(name, by_name.get(name, {}), "shutoff" if name in off else "running") for name in checked]
+    if unread:
+        for result in results:
+            _unconfirmed(result, unread)
+    return results
+
+
+def _unconfirmed(result, unread):
+    """What a check cannot confirm while some hosts could not be read (marked, never guessed)."""
+    result["unread_hosts"] = unread
+    note = "%s could not be read" % _join(unread)
+    if result["ok"]:
+        # Running (or defined) where expected; a host that did not answer cannot hold it running
+        # too (libvirt hands a guest over, it never copies it), but its definitions are not seen.
+        result["reason"] = "%s (%s)" % (result["reason"], note)
+    elif not result["running_on"] and not result["defined_on"]:
+        result["unknown"] = True
+        result["reason"] = "not found on the hosts that answered; %s" % note

@@ -72,6 +72,14 @@ options:
     description: Seconds a guest gets to power off for V(cold) and V(shutdown) before it is destroyed.
     type: int
     default: 120
+  wait_for_capacity:
+    description:
+      - Seconds a domain may wait for room when every destination it was given refused its capacity claim
+        (see O(claims)). Its destinations are asked again every 5 seconds until one has room or the time is up;
+        then it stays on this host and is reported V(failed) with the reason, naming the runs that hold the room.
+      - A destination without room does not count as a failed try (O(retries)): the next one is asked.
+    type: int
+    default: 0
   progress_file:
     description: Append one JSON line per event (start, retry, done, failed) to this file on the hypervisor.
     type: path
@@ -195,6 +203,7 @@ def main():
             retries=dict(type="int", default=1),
             shutdown_timeout=dict(type="int", default=120),
             progress_file=dict(type="path"),
+            wait_for_capacity=dict(type="int", default=0),
         ),
         supports_check_mode=True,
     )

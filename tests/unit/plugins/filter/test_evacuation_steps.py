@@ -93,3 +93,19 @@ def test_outcome_joins_moves_left_out_domains_and_verdicts():
     assert out["ok"] is False
     assert plugin.evacuation_outcome(moved[:1], PLAN)["ok"] is True
     assert [r["name"] for r in plugin.evacuation_outcome([], PLAN)["results"]] == ["Zed"]
+
+
+def test_a_stopped_run_reports_every_planned_domain_it_did_not_move():
+    plan = dict(PLAN, moves=[{"domain": "b", "source": "hv1"}, {"domain": "c", "source": "hv1"}])
+    moved = [{"name": "b", "from": "hv1", "to": "hv2", "status": "migrated"}]
+    out = plugin.evacuation_outcome(moved, plan, stopped="Move the domains: hv1 unreachable")
+    by_name = {r["name"]: r for r in out["results"]}
+    assert out["ok"] is False and by_name["b"]["status"] == "migrated"
+    assert by_name["c"]["status"] == "skipped" and by_name["c"]["to"] is None
+    assert by_name["c"]["error"] == "not moved: the run stopped (Move the domains: hv1 unreachable)"
+    assert by_name["u1"]["error"].startswith("cannot move: ") and "the run stopped" in by_name["u1"]["error"]
+
+
+def test_a_run_stopped_before_planning_reports_nothing_moved():
+    out = plugin.evacuation_outcome([], None, stopped="Plan: no host to drain could be read")
+    assert out == {"results": [], "ok": False}
