@@ -1,0 +1,4 @@
+"""`python3 -m drover_lab` is what lab/lab runs."""
+from drover_lab.cli import main
+
+main()
