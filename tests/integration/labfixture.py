@@ -12,8 +12,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 LAB = os.path.join(ROOT, "lab", "lab")
 sys.path.insert(0, os.path.join(ROOT, "lab"))  # the lab's package, drover_lab
 
-from drover_lab.config import NET, STATE  # noqa: E402 pylint: disable=wrong-import-position
-from drover_lab.heartbeat import read_heartbeat  # noqa: E402 pylint: disable=wrong-import-position
+from drover_lab.config import NET, STATE
+from drover_lab.heartbeat import read_heartbeat
 
 HOSTS = ["hv1", "hv2", "hv3"]
 
