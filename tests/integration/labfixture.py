@@ -2,6 +2,7 @@
 import json
 import os
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -9,8 +10,11 @@ import libvirt
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LAB = os.path.join(ROOT, "lab", "lab")
-STATE = os.environ.get("DROVER_LAB_STATE", os.path.join(ROOT, "lab", ".state"))
-NET = os.environ.get("DROVER_LAB_NET", "10.251.0")
+sys.path.insert(0, os.path.join(ROOT, "lab"))  # the lab's package, drover_lab
+
+from drover_lab.config import NET, STATE
+from drover_lab.heartbeat import read_heartbeat
+
 HOSTS = ["hv1", "hv2", "hv3"]
 
 libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
@@ -66,17 +70,7 @@ def assert_runs_only_on(name, host):
 
 def heartbeat(host, name):
     """Last heartbeat {seq, boot_id} the guest printed on this host's serial log, or None."""
-    path = os.path.join(STATE, host, "log", "qemu", "%s.serial.log" % name)
-    try:
-        with open(path, "rb") as f:
-            lines = f.read().decode("utf-8", "replace").splitlines()
-    except OSError:
-        return None
-    for line in reversed(lines):
-        if line.startswith("drover-heartbeat seq="):
-            fields = dict(p.split("=", 1) for p in line.split()[1:] if "=" in p)
-            return {"seq": int(fields["seq"]), "boot_id": fields["boot_id"]}
-    return None
+    return read_heartbeat(os.path.join(STATE, host), name)
 
 
 def wait_heartbeat_after(host, name, before, timeout=30):
