@@ -3,6 +3,7 @@ import libvirt
 import pytest
 
 from labfixture import (
+    NET,
     STATE,
     assert_runs_only_on,
     fleet_snapshot,
@@ -105,16 +106,16 @@ def test_timeout_aborts_the_job_and_the_guest_stays_on_the_source():
 
 
 def test_tls_control_connection_and_tls_migration_stream():
-    client = libvirt.open("qemu+tls://10.251.0.3/system?pkipath=%s/pki/client" % STATE)
+    client = libvirt.open("qemu+tls://%s.3/system?pkipath=%s/pki/client" % (NET, STATE))
     try:
         assert client.getHostname() == "hv3"
     finally:
         client.close()
     before = heartbeat("hv1", "vm2")
-    result = migrate("hv1", name="vm2", dest="qemu+tls://10.251.0.3/system", tls=True)
+    result = migrate("hv1", name="vm2", dest="qemu+tls://%s.3/system" % NET, tls=True)
     assert not result.get("failed"), result
     assert "TLS" in result["flags"]
-    assert result["destination"] == "qemu+tls://10.251.0.3/system"
+    assert result["destination"] == "qemu+tls://%s.3/system" % NET
     assert_runs_only_on("vm2", "hv3")
     wait_heartbeat_after("hv3", "vm2", before)
 
@@ -129,8 +130,8 @@ def stopped_guest():
 BAD_INPUTS = [
     ("unknown domain", dict(name="nosuchvm", dest="hv2"), "was not found on the source nor on the destination"),
     ("domain not running", dict(name="vmoff", dest="hv2"), "is not running on the source (state: shutoff)"),
-    ("unreachable destination", dict(name="vm1", dest="10.251.0.99", transport="tcp"),
-     "cannot connect to the destination qemu+tcp://10.251.0.99/system"),
+    ("unreachable destination", dict(name="vm1", dest=NET + ".99", transport="tcp"),
+     "cannot connect to the destination qemu+tcp://%s.99/system" % NET),
     ("destination is the source", dict(name="vm1", dest="hv1"), "is the source host itself"),
     ("malformed uri", dict(name="vm1", dest="qemu+ssh://hv2"), "path must be one of"),
     ("unknown scheme", dict(name="vm1", dest="xen+ssh://hv2/system"), "scheme must be qemu"),
