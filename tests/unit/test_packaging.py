@@ -60,15 +60,16 @@ def _ignore_for_copy(directory, names):
     return ignored
 
 
-def _ansible_galaxy():
-    beside_python = os.path.join(os.path.dirname(sys.executable), "ansible-galaxy")
-    return beside_python if os.path.exists(beside_python) else shutil.which("ansible-galaxy")
+def _tool(name):
+    """The command `name` of the virtualenv running the tests, else the one on PATH."""
+    beside_python = os.path.join(os.path.dirname(sys.executable), name)
+    return beside_python if os.path.exists(beside_python) else shutil.which(name)
 
 
 def build_tarball(source, output):
     """Build the collection in `source` into `output`; return the tarball's path."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
-    subprocess.run([_ansible_galaxy(), "collection", "build", source, "--output-path", output],
+    subprocess.run([_tool("ansible-galaxy"), "collection", "build", source, "--output-path", output],
                    check=True, capture_output=True, text=True, cwd=output, env=env)
     (name,) = [n for n in os.listdir(output) if n.endswith(".tar.gz")]
     return os.path.join(output, name)
@@ -121,9 +122,7 @@ def test_what_users_need_is_inside(members, kept):
 # installs into an image. `ansible-builder introspect` and `create` run locally, without network.
 
 def _ansible_builder(*args, cwd):
-    beside_python = os.path.join(os.path.dirname(sys.executable), "ansible-builder")
-    command = beside_python if os.path.exists(beside_python) else shutil.which("ansible-builder")
-    return subprocess.run([command, *args], check=True, capture_output=True, text=True, cwd=cwd)
+    return subprocess.run([_tool("ansible-builder"), *args], check=True, capture_output=True, text=True, cwd=cwd)
 
 
 def test_ee_definition_follows_the_v3_schema():
