@@ -10,7 +10,7 @@ COLLECTION := build/ansible_collections/drover/libvirt
 SANITY_ROOT := /tmp/drover.libvirt-sanity-$(shell echo '$(CURDIR)' | md5sum | cut -c1-8)
 SANITY_TREE := $(SANITY_ROOT)/ansible_collections/drover/libvirt
 
-.PHONY: help deps venv collection lab lab-down demo test unit sanity lint integration molecule clean
+.PHONY: help deps tools venv collection lab lab-down demo test unit sanity lint integration molecule clean
 
 help:
 	@echo "make demo         install, bring up the lab, evacuate hv1 (4 guests) live, show the report"
@@ -18,17 +18,28 @@ help:
 	@echo "make lab          bring up the lab (3 hypervisors, 4 guests on hv1)"
 	@echo "make lab-down     remove everything the lab created"
 	@echo "make unit|sanity|lint|integration|molecule   one stage of make test"
+	@echo "                 (unit, sanity and lint need neither root nor the lab)"
 
+# Debian packages for the lab and libvirt-python (root).
 deps:
 	@bash lab/install-deps
 
+# Two stages of one virtualenv. tools: what unit, lint and sanity need, from wheels, no root and
+# no system packages. venv: tools plus libvirt-python, which builds against libvirt-dev (deps
+# installs it); the lab, integration, Molecule and demo use it.
 $(VENV)/.installed: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -r requirements-dev.txt
 	touch $@
 
-venv: deps $(VENV)/.installed
+$(VENV)/.installed-lab: $(VENV)/.installed requirements-lab.txt | deps
+	$(VENV)/bin/pip install -q -r requirements-lab.txt
+	touch $@
+
+tools: $(VENV)/.installed
+
+venv: deps $(VENV)/.installed-lab
 
 # Ansible finds the collection through build/ (see collections_path in ansible.cfg).
 collection:
@@ -51,20 +62,20 @@ demo: venv collection
 test: venv collection
 	$(MAKE) --no-print-directory unit sanity lint integration molecule
 
-unit: venv collection
+unit: tools collection
 	pytest -q tests/unit
 
 # ansible-test wants the tracked files at ansible_collections/NAMESPACE/NAME.
 # ansible-test builds one virtualenv per test and bootstraps pip into each with a script it
 # fetches from its own file host; tests/sanity/get_pip_offline.py stands in for it (see there).
 SANITY_PIP_CACHE := $(HOME)/.ansible/test/cache
-sanity: venv
+sanity: tools
 	rm -rf $(SANITY_ROOT) && mkdir -p $(SANITY_TREE) $(SANITY_PIP_CACHE)
 	git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t $(SANITY_TREE)
 	for v in 24_2 25_3; do cp tests/sanity/get_pip_offline.py $(SANITY_PIP_CACHE)/get_pip_$$v.py; done
 	cd $(SANITY_TREE) && ansible-test sanity --venv --python 3.11 --color no
 
-lint: venv collection
+lint: tools collection
 	ansible-lint --profile production --offline
 
 integration: venv collection
