@@ -52,4 +52,10 @@ options:
         description: Allowed vCPUs per physical CPU on the destination.
         type: float
         default: 4.0
+      max_inbound:
+        description:
+          - The most moves of this run (same O(claims.run_id)) that may arrive at one destination at once,
+            counted through the claims, so the cap holds across several sources draining in parallel in
+            separate processes. A move over it waits for one of them to end. Unset, no such limit.
+        type: int
 """

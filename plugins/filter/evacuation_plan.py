@@ -266,7 +266,11 @@ _value:
       description: Sum of the waves' estimates.
       type: float
     caps:
-      description: The concurrency caps in effect (C(max_parallel), C(max_per_source), C(max_per_destination)).
+      description:
+        - The concurrency caps in effect (C(max_parallel), C(max_per_source), C(max_per_destination)), and
+          C(sources_at_once), how many drained hosts move their domains at the same time.
+        - Drained hosts drain in parallel, at most C(max_parallel) of them at once; each gets an equal share of
+          C(max_parallel) as its C(max_per_source), so all their moves together stay within C(max_parallel).
       type: dict
     destinations:
       description:
@@ -286,7 +290,7 @@ _value:
     skipped: []
     waves: [{wave: 1, domains: [db1], estimated_seconds: 4.1}]
     estimated_seconds: 4.1
-    caps: {max_parallel: 2, max_per_source: 2, max_per_destination: 1}
+    caps: {max_parallel: 2, max_per_source: 2, max_per_destination: 1, sources_at_once: 1}
     destinations:
       hv2: {memory_free_kib_before: 8388608, memory_free_kib_after: 8388608, vcpus_allocated_after: 6, inbound: 0}
       hv3: {memory_free_kib_before: 12582912, memory_free_kib_after: 8388608, vcpus_allocated_after: 10, inbound: 1}

@@ -53,5 +53,6 @@ CLAIMS_ARGSPEC = dict(
         memory_headroom_pct=dict(type="float", default=10.0),
         reserved_memory_mib=dict(type="int", default=0),
         vcpu_ratio=dict(type="float", default=4.0),
+        max_inbound=dict(type="int"),
     )),
 )

@@ -31,6 +31,7 @@ from ansible_collections.drover.libvirt.plugins.module_utils._uri import destina
 
 METHODS = ("live", "cold", "define", "shutdown")
 _ROOM_POLL_S = 5  # how often a domain waiting for room asks its destinations again
+_BUSY_POLL_S = 1  # how often a domain waiting for a slot at its destination asks again
 _LANDED = ("migrated", "moved_cold", "defined", "planned", "unchanged")
 _DONE = {"live": "migrated", "cold": "moved_cold", "define": "defined", "shutdown": "shut_down"}
 
@@ -122,6 +123,9 @@ class BatchMover:
         claims = p.get("claims")
         self.claims = dict(claims, run_id=claims.get("run_id") or new_run_id()) \
             if claims and claims.get("enabled", True) else None
+        # A slot at a destination frees when a move there ends; a claim of this run left by a dead
+        # process frees when it expires. Waiting longer than that cannot help.
+        self.busy_wait = (self.claims or {}).get("ttl", 600) + 60
         self.cond = threading.Condition()
         self.results = {}
         self.slots = Slots(self.caps)
@@ -158,9 +162,10 @@ class BatchMover:
                     task.pop("requeue", None)
                 pending.sort(key=lambda t: (not t["tries"], t["order"]))
 
-    def _may_wait(self, task):
+    @staticmethod
+    def _may_wait(task, seconds):
         waited = time.monotonic() - task.setdefault("first_try", time.monotonic())
-        return waited + _ROOM_POLL_S <= (self.module.params.get("wait_for_capacity") or 0)
+        return waited + _ROOM_POLL_S <= seconds
 
     def _route(self, task):
         """(source, destination) of a task's next attempt, as the schedule counts them."""
@@ -179,6 +184,13 @@ class BatchMover:
         with self.cond:
             self.slots.release(self.source, dest)
             task["tries"].append(attempt)
+            if attempt.get("busy") and self._may_wait(task, self.busy_wait):
+                # The run's other sources are moving into that destination: wait for a slot there.
+                task["tries"].pop()
+                task["not_before"] = time.monotonic() + _BUSY_POLL_S
+                task["requeue"] = True
+                self.cond.notify_all()
+                return
             # A destination without room is not a failed try: the next one is asked, retries or not.
             tried = sum(1 for t in task["tries"] if not t.get("no_room"))
             retry = (attempt["status"] == "failed" and attempt.get("location") == "source"
@@ -188,7 +200,7 @@ class BatchMover:
                 task["candidates"].pop(0)
                 task["requeue"] = True
                 self._progress(task["name"], "retry", attempt)
-            elif attempt.get("no_room") and self._may_wait(task):
+            elif attempt.get("no_room") and self._may_wait(task, self.module.params.get("wait_for_capacity") or 0):
                 # Every destination was full: ask them all again shortly, until the wait is over.
                 task["candidates"] = list(task["planned"])
                 task["not_before"] = time.monotonic() + _ROOM_POLL_S
@@ -236,7 +248,8 @@ class BatchMover:
             if task["method"] != "shutdown":
                 self._check_landed(task, uri, attempt)
         except DroverError as exc:
-            attempt.update(status="failed", error=exc.msg, no_room=bool(exc.details.get("no_room")))
+            attempt.update(status="failed", error=exc.msg, no_room=bool(exc.details.get("no_room")),
+                           busy=bool(exc.details.get("busy")))
             attempt["location"] = exc.details.get("vm_location") or self._locate(task["name"], uri)
         except self.lv.libvirtError as exc:
             attempt.update(status="failed", error=describe(exc, "move failed"))

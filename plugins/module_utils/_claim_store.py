@@ -140,11 +140,15 @@ class ClaimStore:
                 removed.append(other.name)
         return removed
 
-    def claim(self, claim, limits, attempts=_ATTEMPTS):
-        """Take room for `claim` if it fits now: {granted, reason, claim, expired_removed}."""
+    def claim(self, claim, limits, attempts=_ATTEMPTS, max_inbound=None):
+        """Take room for `claim` if it fits now: {granted, busy, reason, claim, expired_removed}.
+
+        max_inbound: the most moves of this run that may arrive here at once (its claims here,
+        counted across all of its sources); beyond it the answer is busy, not full.
+        """
         pool = self._pool()
         removed = self._tidy(pool, claim, self.clock())
-        reason = None
+        reason, busy = None, False
         for attempt in range(attempts):
             try:
                 self._write(pool, claim)
@@ -156,17 +160,24 @@ class ClaimStore:
             host_room, present = self.room(limits)
             if claim.uuid in present:
                 self._delete(pool, claim.name)
-                return {"granted": True, "reason": "the domain is already active there", "claim": None,
-                        "expired_removed": removed}
-            others = counted(all_claims, self.clock(), present, exclude=claim)
+                return {"granted": True, "busy": False, "reason": "the domain is already active there",
+                        "claim": None, "expired_removed": removed}
+            now = self.clock()
+            others = counted(all_claims, now, present, exclude=claim)
             ok, reason = fits(claim, host_room, others)
-            if ok:
-                return {"granted": True, "reason": reason, "claim": claim.record(), "expired_removed": removed}
+            arriving = [c for c in all_claims if c.run_id == claim.run_id and c.is_live(now, CLOCK_GRACE_S)]
+            busy = ok and max_inbound is not None and len(arriving) > max_inbound
+            if busy:
+                reason = "%d moves of run %s would arrive at once (at most %d)" % (
+                    len(arriving), claim.run_id, max_inbound)
+            elif ok:
+                return {"granted": True, "busy": False, "reason": reason, "claim": claim.record(),
+                        "expired_removed": removed}
             self._delete(pool, claim.name)
-            if not others:
+            if not others and not busy:
                 break  # nobody else holds room here: waiting would not help
             self.sleep(random.uniform(0.05, 0.3) * (attempt + 1))
-        return {"granted": False, "reason": reason, "claim": None, "expired_removed": removed}
+        return {"granted": False, "busy": busy, "reason": reason, "claim": None, "expired_removed": removed}
 
     def would_fit(self, claim, limits):
         """Check mode: whether `claim` fits now, writing nothing: (True|False, reason)."""
@@ -215,9 +226,12 @@ def room_claimed(dconn, libvirt, dom, settings, dest_name, source, check_mode=Fa
     claim = claim_for(dom, settings, source, store.clock())
     if check_mode:
         ok, reason = store.would_fit(claim, settings)
-        outcome = {"granted": ok, "reason": reason, "claim": None}
+        outcome = {"granted": ok, "busy": False, "reason": reason, "claim": None}
     else:
-        outcome = store.claim(claim, settings)
+        outcome = store.claim(claim, settings, max_inbound=settings.get("max_inbound"))
+    if outcome["busy"]:
+        raise DroverError("%s waits for %s: %s" % (claim.domain, dest_name, outcome["reason"]),
+                          vm_location="source", busy=True, domain=claim.domain)
     if not outcome["granted"]:
         raise DroverError("no room for %s on %s: %s" % (claim.domain, dest_name, outcome["reason"]),
                           vm_location="source", no_room=True, domain=claim.domain)

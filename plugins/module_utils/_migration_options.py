@@ -74,7 +74,7 @@ def _claim_settings(claims):
         return None
     if claims.get("run_id") is not None:
         check_run_id(claims["run_id"])
-    for key, low in (("ttl", 1), ("memory_headroom_pct", 0), ("reserved_memory_mib", 0)):
+    for key, low in (("ttl", 1), ("memory_headroom_pct", 0), ("reserved_memory_mib", 0), ("max_inbound", 1)):
         if claims.get(key) is not None and not claims[key] >= low:
             raise DroverError("claims.%s must be at least %s, got %r" % (key, low, claims[key]))
     if claims.get("memory_headroom_pct") is not None and claims["memory_headroom_pct"] >= 100:

@@ -24,7 +24,7 @@ from ansible_collections.drover.libvirt.plugins.module_utils._planner_inputs imp
     read_fleet,
     read_verdicts,
 )
-from ansible_collections.drover.libvirt.plugins.module_utils._schedule import CAPS, fill_waves
+from ansible_collections.drover.libvirt.plugins.module_utils._schedule import CAPS, drain_caps, fill_waves
 from ansible_collections.drover.libvirt.plugins.module_utils._transfer_estimate import move_estimate
 
 ALTERNATES = 3
@@ -344,9 +344,10 @@ class _Planner:
 
     def _result(self):
         c = self.c
-        caps = {key: c[key] for key in CAPS}  # effective caps, as read_constraints left them
+        # The effective caps, with every drained host draining at once within max_parallel.
+        caps = drain_caps({key: c[key] for key in CAPS}, len(self.drained))
         moves = [self._move(dom, dest, alternates) for dom, dest, alternates in self.placed]
-        waves = fill_waves(moves, caps)
+        waves = fill_waves(moves, caps, caps["sources_at_once"])
         return {
             "moves": moves,
             "unplaced": sorted(self.unplaced, key=lambda e: (e["source"], e["domain"])),

@@ -9,10 +9,11 @@ picks, in order, the waiting moves that fit. The planner fills its waves with it
 starts from no move running: an upper bound of the time, a wave lasting as long as its longest
 move) and move_domains decides with it what to start whenever a move ends.
 
-Sources drain one after another today (the role runs move_domains with throttle 1), so a plan
-is made with sources_at_once=1 and one source's batch runs under batch_caps(). Draining several
-sources at once into shared destinations is the same model with sources_at_once > 1 and the
-per-destination slots shared between the batches.
+Several sources drain at once, each in its own move_domains process: drain_caps() says how
+many at once (at most max_parallel) and gives each an equal share of max_parallel as its
+max_per_source, so the moves of all of them never exceed max_parallel; the per-destination cap
+is held across their processes by the run's capacity claims on each destination (max_inbound).
+The plan's waves are filled with the same caps and sources_at_once.
 Private to drover.libvirt; no compatibility promise.
 """
 
@@ -23,7 +24,7 @@ import heapq
 from ansible_collections.drover.libvirt.plugins.module_utils._values import bounded_number
 
 CAPS = ("max_parallel", "max_per_source", "max_per_destination")
-# Hosts being drained whose moves may run at the same time.
+# Hosts being drained whose moves may run at the same time, when nothing else is said.
 SOURCES_AT_ONCE = 1
 
 
@@ -36,10 +37,18 @@ def read_caps(values, prefix=""):
     return caps
 
 
+def drain_caps(caps, sources):
+    """The caps when `sources` hosts drain at once: the caps with sources_at_once, and each source's
+    max_per_source its share of max_parallel (at least 1, at most its own cap)."""
+    at_once = max(1, min(int(sources), caps["max_parallel"]))
+    share = max(1, min(caps["max_per_source"], caps["max_parallel"] // at_once))
+    return dict(caps, max_per_source=share, sources_at_once=at_once)
+
+
 def batch_caps(caps):
     """What one source's batch (move_domains) runs under: {max_parallel, max_per_destination}.
 
-    With one source at a time the batch's own cap is the per-source cap.
+    Each source's batch runs under its per-source cap; the sources run sources_at_once at a time.
     """
     return {"max_parallel": caps["max_per_source"], "max_per_destination": caps["max_per_destination"]}
 

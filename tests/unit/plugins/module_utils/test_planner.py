@@ -62,7 +62,7 @@ def test_one_live_move_has_every_field():
         "estimated_bytes": 4 * GIB, "estimated_seconds": 4.1, "notes": []}]
     assert plan["waves"] == [{"wave": 1, "domains": ["db1"], "estimated_seconds": 4.1}]
     assert plan["estimated_seconds"] == 4.1
-    assert plan["caps"] == {"max_parallel": 2, "max_per_source": 2, "max_per_destination": 1}
+    assert plan["caps"] == {"max_parallel": 2, "max_per_source": 2, "max_per_destination": 1, "sources_at_once": 1}
     free = 16384 * 1024 - 1677722  # 10 % headroom, rounded up
     assert plan["destinations"] == {
         "hv2": {"memory_free_kib_before": free, "memory_free_kib_after": free - 4096 * 1024, "vcpus_allocated_after": 2, "inbound": 1},
@@ -487,7 +487,7 @@ def test_waves_never_break_a_cap(caps):
 
 def test_caps_are_effective_values_and_fill_waves_greedily():
     plan = plan_evacuation(busy_fleet(), ["hv1"], constraints={"max_parallel": 3, "max_per_source": 5, "max_per_destination": 4})
-    assert plan["caps"] == {"max_parallel": 3, "max_per_source": 3, "max_per_destination": 3}
+    assert plan["caps"] == {"max_parallel": 3, "max_per_source": 3, "max_per_destination": 3, "sources_at_once": 1}
     assert [len(w["domains"]) for w in plan["waves"]] == [3, 3]
     plan = plan_evacuation(busy_fleet(), ["hv1"])
     assert [len(w["domains"]) for w in plan["waves"]] == [2, 2, 2]

@@ -61,3 +61,15 @@ def test_waves_with_every_source_at_once_share_destinations():
     caps = {"max_parallel": 4, "max_per_source": 2, "max_per_destination": 1}
     waves = fill_waves(moves, caps, sources_at_once=None)
     assert [w["domains"] for w in waves] == [["a", "b", "c"], ["d"]]
+
+
+def test_several_drained_hosts_share_max_parallel():
+    from ansible_collections.drover.libvirt.plugins.module_utils._schedule import drain_caps
+    caps = {"max_parallel": 4, "max_per_source": 3, "max_per_destination": 1}
+    assert drain_caps(caps, 1) == dict(caps, sources_at_once=1)
+    assert drain_caps(caps, 2) == dict(caps, max_per_source=2, sources_at_once=2)
+    assert drain_caps(caps, 3) == dict(caps, max_per_source=1, sources_at_once=3)
+    assert drain_caps(caps, 9) == dict(caps, max_per_source=1, sources_at_once=4)
+    for sources in range(1, 10):
+        out = drain_caps(caps, sources)
+        assert out["sources_at_once"] * out["max_per_source"] <= caps["max_parallel"]

@@ -1,5 +1,5 @@
 # -*- coding: utf-8 -*-
-"""The planner counts the room other runs have claimed, and not its own or arrived domains twice."""
+"""The planner under fleet conditions: room other runs claimed, several hosts drained at once."""
 
 from __future__ import annotations
 
@@ -57,3 +57,16 @@ def test_own_expired_and_arrived_claims_hold_no_room():
 def test_malformed_claims_are_refused_by_name(claim):
     with pytest.raises(DroverError, match=r"fleet\[hv2\]\.hypervisor\.claims\[0\]"):
         plan_evacuation(_fleet([claim]), ["hv1"])
+
+
+def test_two_drained_hosts_drain_at_once_within_the_global_cap():
+    fleet = {"hv1": _host([_dom("a", 1, vcpus=1), _dom("b", 2, vcpus=1)]),
+             "hv2": _host([_dom("c", 3, vcpus=1), _dom("d", 4, vcpus=1)]),
+             "hv3": _host(cpus=8), "hv4": _host(cpus=8)}
+    plan = plan_evacuation(fleet, ["hv1", "hv2"], constraints={"max_parallel": 2, "max_per_source": 2,
+                                                              "max_per_destination": 1})
+    assert plan["caps"] == {"max_parallel": 2, "max_per_source": 1, "max_per_destination": 1, "sources_at_once": 2}
+    first = [m for m in plan["moves"] if m["wave"] == 1]
+    assert sorted(m["source"] for m in first) == ["hv1", "hv2"]  # one from each, at once
+    assert len({m["destination"] for m in first}) == 2  # and never two into one destination
+    assert len(plan["waves"]) == 2
