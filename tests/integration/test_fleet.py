@@ -1,0 +1,295 @@
+"""Evacuation under fleet conditions on the lab: runs that race, a destination that dies, a host
+that is down before the run, and a claim left behind by a run that was killed.
+
+Every test checks the invariant from outside the collection (each host's libvirt, directly) and
+that the run wrote its report.
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import libvirt
+import pytest
+
+from labfixture import HOSTS, ROOT, STATE, assert_runs_only_on, heartbeat, lab, placement, uri, wait_heartbeat_after
+
+PROBE = os.path.join(ROOT, "lab", "alive")
+COMMON = {"evacuate_copy_storage": False, "evacuate_verify_probe_command": PROBE}
+VCPU_LIMIT = 4 * os.cpu_count()  # the role's default vcpu_ratio 4 on the lab hosts' CPUs
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fleet():
+    lab("down", check=False)
+    try:
+        assert lab("up", "--guests", "0", check=False).returncode == 0
+        yield
+    finally:
+        lab("down", check=False)
+
+
+@pytest.fixture(autouse=True)
+def clean_fleet():
+    """Each test starts from hosts with no guests, no marks, no claims, every daemon running."""
+    yield
+    assert lab("up", "--guests", "0", check=False).returncode == 0  # restarts a daemon a test stopped
+    for host in HOSTS:
+        conn = libvirt.open(uri(host))
+        try:
+            for dom in conn.listAllDomains(0):
+                if dom.isActive():
+                    dom.destroy()
+                if dom.isPersistent():
+                    dom.undefine()
+        finally:
+            conn.close()
+        mark = os.path.join(STATE, host, "lib", "drover", "maintenance.json")
+        if os.path.exists(mark):
+            os.remove(mark)
+
+
+def guests(host, names, vcpus=2):
+    for name in names:
+        proc = lab("guest", name, "--host", host, "--memory", "96", "--vcpus", str(vcpus), "--dirty-mb", "1",
+                   check=False)
+        assert proc.returncode == 0, proc.stderr
+    for name in names:
+        lab("guest", name, "--host", host, "--memory", "96", "--vcpus", str(vcpus), "--dirty-mb", "1", "--wait")
+
+
+class Allocation(threading.Thread):
+    """Samples the vCPUs of the active domains on a host every 0.2 s, for the whole run."""
+
+    def __init__(self, host):
+        super().__init__(daemon=True)
+        self.host, self.peak, self.samples, self.stop = host, 0, 0, threading.Event()
+
+    def run(self):
+        conn = libvirt.open(uri(self.host))
+        try:
+            while not self.stop.is_set():
+                vcpus = sum(d.info()[3] for d in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE))
+                self.peak, self.samples = max(self.peak, vcpus), self.samples + 1
+                time.sleep(0.2)
+        finally:
+            conn.close()
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.join()
+
+
+def start_evacuation(host, report_dir, inventory=None, check=False, **role_vars):
+    """ansible-playbook evacuate.yml -l host in the background; returns the process."""
+    extra = dict(COMMON, evacuate_report_dir=report_dir, **role_vars)
+    cmd = ["ansible-playbook", os.path.join(ROOT, "playbooks", "evacuate.yml"), "-l", host, "-e", json.dumps(extra)]
+    if check:
+        cmd.append("--check")
+    if inventory:
+        cmd += ["-i", os.path.join(ROOT, "lab", "inventory"), "-i", inventory]
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"))
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def report(report_dir):
+    with open(os.path.join(report_dir, "evacuation.json")) as f:
+        return json.load(f)
+
+
+def claims_on(host):
+    """The claim files in the host's claims pool, read through its libvirt."""
+    conn = libvirt.open(uri(host))
+    try:
+        pool = conn.storagePoolLookupByName("drover-claims")
+        pool.refresh(0)
+        return pool.listVolumes()
+    except libvirt.libvirtError:
+        return []
+    finally:
+        conn.close()
+
+
+def daemon_pid(host, which):
+    path = {"libvirtd": ("run", "libvirtd.pid"), "sshd": ("ssh", "sshd.pid")}[which]
+    with open(os.path.join(STATE, host, *path)) as f:
+        return int(f.read().strip())
+
+
+def where(name, hosts):
+    """The hosts (of those given) where the domain is active."""
+    out = []
+    for host in hosts:
+        conn = libvirt.open(uri(host))
+        try:
+            if conn.lookupByName(name).isActive():
+                out.append(host)
+        except libvirt.libvirtError:
+            pass
+        finally:
+            conn.close()
+    return out
+
+
+def test_two_runs_racing_for_one_destination_never_overcommit_it(tmp_path):
+    """hv1 and hv2 drained by two ansible-playbook processes at once, both towards hv3 alone."""
+    guests("hv1", ["a1", "a2", "a3"])
+    guests("hv2", ["b1", "b2", "b3"])
+    names = ["a1", "a2", "a3", "b1", "b2", "b3"]
+    ticks = {name: heartbeat("hv1" if name[0] == "a" else "hv2", name) for name in names}
+    inventory = tmp_path / "groups.yml"
+    inventory.write_text("all:\n  children:\n    ga: {hosts: {hv1: {}, hv3: {}}}\n    gb: {hosts: {hv2: {}, hv3: {}}}\n")
+    dirs = [tmp_path / "a", tmp_path / "b"]
+    for d in dirs:
+        d.mkdir()
+    with Allocation("hv3") as hv3:
+        # skip: a run that plans after the other has moved sees less room and leaves the rest where they are.
+        runs = [start_evacuation("hv1", str(dirs[0]), str(inventory), drover_hosts="ga", evacuate_group="ga",
+                                 evacuate_unmigratable="skip"),
+                start_evacuation("hv2", str(dirs[1]), str(inventory), drover_hosts="gb", evacuate_group="gb",
+                                 evacuate_unmigratable="skip")]
+        outputs = [run.communicate(timeout=900)[0] for run in runs]
+    assert hv3.samples > 20, "the sampler watched the whole run"
+    assert hv3.peak <= VCPU_LIMIT, "hv3 ran %d vCPUs at some point; its ratio allows %d" % (hv3.peak, VCPU_LIMIT)
+    results = {r["name"]: r for d in dirs for r in report(str(d))["results"]}
+    assert sorted(results) == names, outputs
+    moved = [n for n in names if results[n]["status"] == "migrated"]
+    stayed = [n for n in names if n not in moved]
+    # Room for four guests of 2 vCPUs; a run that planned late may leave one more behind.
+    assert VCPU_LIMIT // 2 - 1 <= len(moved) <= VCPU_LIMIT // 2, (moved, outputs)
+    for name in moved:
+        assert results[name]["to"] == "hv3"
+        assert_runs_only_on(name, "hv3")
+    for name in stayed:
+        # Reported with the reason, still on its source, and still the same running guest.
+        r = results[name]
+        assert (r["status"] == "failed" and r["location"] == "source" and "no destination had room" in r["error"]) \
+            or r["status"] == "skipped", r
+        assert "vCPU" in r["error"], r
+        source = "hv1" if name[0] == "a" else "hv2"
+        assert_runs_only_on(name, source)
+        wait_heartbeat_after(source, name, ticks[name])
+    assert claims_on("hv3") == [], "every claim was released when its move ended"
+
+
+def test_a_destination_whose_libvirtd_dies_mid_run(tmp_path):
+    """hv2's libvirtd is killed as the first move into it starts: retries land only where there is room."""
+    guests("hv3", ["c1", "c2"])                 # hv3 keeps room for two more guests of 2 vCPUs
+    guests("hv1", ["d1", "d2", "d3", "d4"])
+    names = ["d1", "d2", "d3", "d4"]
+    killed = threading.Event()
+
+    def kill_when_arriving():
+        conn = libvirt.open(uri("hv2"))
+        try:
+            deadline = time.time() + 300
+            while time.time() < deadline:
+                if any(d.name() in names for d in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE)):
+                    os.kill(daemon_pid("hv2", "libvirtd"), signal.SIGKILL)
+                    killed.set()
+                    return
+                time.sleep(0.05)
+        except libvirt.libvirtError:
+            return
+        finally:
+            try:
+                conn.close()
+            except libvirt.libvirtError:
+                pass
+
+    killer = threading.Thread(target=kill_when_arriving, daemon=True)
+    killer.start()
+    with Allocation("hv3") as hv3:
+        run = start_evacuation("hv1", str(tmp_path), evacuate_max_parallel=1)
+        output = run.communicate(timeout=900)[0]
+    killer.join(5)
+    assert killed.is_set(), "a move into hv2 started\n" + output[-3000:]
+    assert hv3.peak <= VCPU_LIMIT, "hv3 ran %d vCPUs; its ratio allows %d" % (hv3.peak, VCPU_LIMIT)
+    assert run.returncode != 0, "the run is incomplete and says so"
+    rep = report(str(tmp_path))
+    assert rep["status"] == "finished" and rep["ok"] is False
+    results = {r["name"]: r for r in rep["results"]}
+    assert sorted(results) == names
+    for name in names:
+        now = where(name, ["hv1", "hv3"])
+        assert len(now) == 1, "%s active on %s" % (name, now)
+        r = results[name]
+        if r["status"] == "migrated":
+            assert r["to"] == "hv3" == now[0]
+        else:
+            assert now == ["hv1"] and r["location"] == "source", r
+    assert sum(1 for r in results.values() if r["to"] == "hv3") <= 2
+    assert "hv2" in json.dumps(rep["results"]), "the report says what happened on hv2"
+    # With hv2's libvirtd back, the whole fleet holds the invariant: nothing was left on hv2.
+    assert lab("up", "--guests", "0", check=False).returncode == 0
+    for name in names:
+        assert_runs_only_on(name, where(name, ["hv1", "hv3"])[0])
+    for host in HOSTS:
+        assert claims_on(host) == []
+
+
+def test_a_host_that_is_down_before_the_run_is_reported_and_not_used(tmp_path):
+    guests("hv1", ["e1", "e2"], vcpus=1)
+    for daemon in ("libvirtd", "sshd"):
+        os.kill(daemon_pid("hv3", daemon), signal.SIGKILL)
+    proc = start_evacuation("hv1", str(tmp_path))
+    output = proc.communicate(timeout=900)[0]
+    rep = report(str(tmp_path))
+    assert [u["host"] for u in rep["unreachable"]] == ["hv3"], output[-3000:]
+    assert "hv3" in output and "could not be read" in output
+    assert rep["ok"] is True and proc.returncode == 0, output[-3000:]
+    for r in rep["results"]:
+        assert r["status"] == "migrated" and r["to"] == "hv2"
+        assert r["verify"]["ok"] is True and "hv3 could not be read" in r["verify"]["reason"]
+        assert where(r["name"], ["hv1", "hv2"]) == ["hv2"]
+
+
+CLAIMER = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+import libvirt
+from ansible_collections.drover.libvirt.plugins.module_utils._claim_store import ClaimStore
+from ansible_collections.drover.libvirt.plugins.module_utils._claims import new_claim
+conn = libvirt.open(sys.argv[2])
+claim = new_claim("killed-run", "00000000-0000-0000-0000-0000000000aa", 1024, int(sys.argv[3]), time.time(), ttl=5,
+                  domain="someone-elses-vm", owner="a run that will be killed")
+out = ClaimStore(conn, libvirt).claim(claim, {"memory_headroom_pct": 10, "reserved_memory_mib": 1024, "vcpu_ratio": 4.0})
+print("granted" if out["granted"] else out["reason"], flush=True)
+time.sleep(3600)
+"""
+
+
+def test_a_claim_left_by_a_killed_run_blocks_until_it_expires(tmp_path):
+    guests("hv1", ["f1"], vcpus=1)
+    inventory = tmp_path / "pair.yml"
+    inventory.write_text("all:\n  children:\n    pair: {hosts: {hv1: {}, hv2: {}}}\n")
+    claimer = subprocess.Popen([sys.executable, "-c", CLAIMER, os.path.join(ROOT, "build"), uri("hv2"),
+                                str(VCPU_LIMIT)], text=True, stdout=subprocess.PIPE)
+    assert claimer.stdout.readline().strip() == "granted"
+    claimer.send_signal(signal.SIGKILL)  # the run dies holding its claim
+    claimer.wait()
+    assert len(claims_on("hv2")) == 1
+    planned = tmp_path / "planned"
+    planned.mkdir()
+    check = start_evacuation("hv1", str(planned), str(inventory), check=True, drover_hosts="pair",
+                             evacuate_group="pair", evacuate_unmigratable="skip")
+    output = check.communicate(timeout=600)[0]
+    assert "cannot move: f1 on hv1" in output, output[-3000:]  # hv2's vCPUs are all claimed
+    assert_runs_only_on("f1", "hv1")
+    time.sleep(5 + 60 + 2)  # its ttl, then the grace for clocks that disagree
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    proc = start_evacuation("hv1", str(moved), str(inventory), drover_hosts="pair", evacuate_group="pair")
+    output = proc.communicate(timeout=600)[0]
+    assert proc.returncode == 0, output[-3000:]
+    assert [(r["name"], r["status"], r["to"]) for r in report(str(moved))["results"]] == [("f1", "migrated", "hv2")]
+    assert_runs_only_on("f1", "hv2")
+    assert claims_on("hv2") == [], "the expired claim was cleaned by the run that claimed next"
