@@ -293,3 +293,27 @@ def test_a_claim_left_by_a_killed_run_blocks_until_it_expires(tmp_path):
     assert [(r["name"], r["status"], r["to"]) for r in report(str(moved))["results"]] == [("f1", "migrated", "hv2")]
     assert_runs_only_on("f1", "hv2")
     assert claims_on("hv2") == [], "the expired claim was cleaned by the run that claimed next"
+
+
+def test_two_hosts_drained_in_one_run_drain_at_once_within_the_caps(tmp_path):
+    guests("hv1", ["g1", "g2"], vcpus=1)
+    guests("hv2", ["h1", "h2"], vcpus=1)
+    proc = start_evacuation("hv1,hv2", str(tmp_path), evacuate_max_parallel=2, evacuate_max_per_destination=2)
+    output = proc.communicate(timeout=900)[0]
+    assert proc.returncode == 0, output[-3000:]
+    rep = report(str(tmp_path))
+    assert rep["plan"]["caps"]["sources_at_once"] == 2 and rep["plan"]["caps"]["max_per_source"] == 1
+    spans = {r["name"]: (r["started_at"], r["finished_at"], r["from"]) for r in rep["results"]}
+    assert sorted(spans) == ["g1", "g2", "h1", "h2"]
+    events = sorted([(s, 1) for s, _f, _h in spans.values()] + [(f, -1) for _s, f, _h in spans.values()],
+                    key=lambda e: (e[0], e[1]))
+    level = peak = 0
+    for _when, step in events:
+        level += step
+        peak = max(peak, level)
+    assert peak <= 2, "never more than max_parallel moves at once across both hosts"
+    overlap = [(a, b) for a in ("g1", "g2") for b in ("h1", "h2")
+               if spans[a][0] < spans[b][1] and spans[b][0] < spans[a][1]]
+    assert overlap, "moves off hv1 and hv2 ran at the same time: %s" % spans
+    for name in spans:
+        assert_runs_only_on(name, "hv3")
