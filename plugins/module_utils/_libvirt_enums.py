@@ -12,17 +12,10 @@ Private to drover.libvirt; no compatibility promise.
 from __future__ import annotations
 
 # virDomainState
-DOMAIN_NOSTATE = 0
-DOMAIN_RUNNING = 1
-DOMAIN_BLOCKED = 2
-DOMAIN_PAUSED = 3
-DOMAIN_SHUTDOWN = 4
-DOMAIN_SHUTOFF = 5
-DOMAIN_CRASHED = 6
-DOMAIN_PMSUSPENDED = 7
-STATE_NAMES = {DOMAIN_NOSTATE: "nostate", DOMAIN_RUNNING: "running", DOMAIN_BLOCKED: "blocked",
-               DOMAIN_PAUSED: "paused", DOMAIN_SHUTDOWN: "shutdown", DOMAIN_SHUTOFF: "shutoff",
-               DOMAIN_CRASHED: "crashed", DOMAIN_PMSUSPENDED: "pmsuspended"}
+STATE_NAMES = dict(enumerate(("nostate", "running", "blocked", "paused", "shutdown", "shutoff", "crashed",
+                               "pmsuspended")))
+(DOMAIN_NOSTATE, DOMAIN_RUNNING, DOMAIN_BLOCKED, DOMAIN_PAUSED, DOMAIN_SHUTDOWN, DOMAIN_SHUTOFF, DOMAIN_CRASHED,
+ DOMAIN_PMSUSPENDED) = sorted(STATE_NAMES)
 
 # virDomainRunningReason
 RUNNING_POSTCOPY = 10
@@ -38,14 +31,8 @@ EVENT_SUSPENDED = 3
 EVENT_SUSPENDED_POSTCOPY = 7
 
 # virDomainJobType
-JOB_NONE = 0
-JOB_BOUNDED = 1
-JOB_UNBOUNDED = 2
-JOB_COMPLETED = 3
-JOB_FAILED = 4
-JOB_CANCELLED = 5
-JOB_TYPE_NAMES = {JOB_NONE: "none", JOB_BOUNDED: "bounded", JOB_UNBOUNDED: "unbounded",
-                  JOB_COMPLETED: "completed", JOB_FAILED: "failed", JOB_CANCELLED: "cancelled"}
+JOB_TYPE_NAMES = dict(enumerate(("none", "bounded", "unbounded", "completed", "failed", "cancelled")))
+JOB_NONE, JOB_BOUNDED, JOB_UNBOUNDED, JOB_COMPLETED, JOB_FAILED, JOB_CANCELLED = sorted(JOB_TYPE_NAMES)
 
 # virDomainJobOperation
 JOB_OPERATION_MIGRATION_IN = 4
