@@ -78,7 +78,7 @@ class ClaimStore:
     # ------------------------------------------------------------------ the pool
     def _pool(self):
         """The claims pool, made (transient, its directory built) when the daemon has none."""
-        for _ in range(2):
+        for _attempt in range(2):
             try:
                 pool = self.conn.storagePoolLookupByName(CLAIM_POOL)
             except self.lv.libvirtError:

@@ -77,7 +77,7 @@ options:
       - Seconds a domain may wait for room when every destination it was given refused its capacity claim
         (see O(claims)). Its destinations are asked again every 5 seconds until one has room or the time is up;
         then it stays on this host and is reported V(failed) with the reason, naming the runs that hold the room.
-      - A destination without room does not count as a failed try (O(retries)): the next one is asked.
+      - A destination without room does not count as a failed try (see O(retries)); the next one is asked.
     type: int
     default: 0
   progress_file:

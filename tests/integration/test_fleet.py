@@ -9,14 +9,13 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
 import libvirt
 import pytest
 
-from labfixture import HOSTS, ROOT, STATE, assert_runs_only_on, heartbeat, lab, placement, uri, wait_heartbeat_after
+from labfixture import HOSTS, ROOT, STATE, assert_runs_only_on, heartbeat, lab, uri, wait_heartbeat_after
 
 PROBE = os.path.join(ROOT, "lab", "alive")
 COMMON = {"evacuate_copy_storage": False, "evacuate_verify_probe_command": PROBE}

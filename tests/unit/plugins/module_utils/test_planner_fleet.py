@@ -63,8 +63,8 @@ def test_two_drained_hosts_drain_at_once_within_the_global_cap():
     fleet = {"hv1": _host([_dom("a", 1, vcpus=1), _dom("b", 2, vcpus=1)]),
              "hv2": _host([_dom("c", 3, vcpus=1), _dom("d", 4, vcpus=1)]),
              "hv3": _host(cpus=8), "hv4": _host(cpus=8)}
-    plan = plan_evacuation(fleet, ["hv1", "hv2"], constraints={"max_parallel": 2, "max_per_source": 2,
-                                                              "max_per_destination": 1})
+    caps = {"max_parallel": 2, "max_per_source": 2, "max_per_destination": 1}
+    plan = plan_evacuation(fleet, ["hv1", "hv2"], constraints=caps)
     assert plan["caps"] == {"max_parallel": 2, "max_per_source": 1, "max_per_destination": 1, "sources_at_once": 2}
     first = [m for m in plan["moves"] if m["wave"] == 1]
     assert sorted(m["source"] for m in first) == ["hv1", "hv2"]  # one from each, at once
