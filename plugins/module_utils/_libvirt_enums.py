@@ -12,8 +12,8 @@ Private to drover.libvirt; no compatibility promise.
 from __future__ import annotations
 
 # virDomainState
-STATE_NAMES = dict(enumerate(("nostate", "running", "blocked", "paused", "shutdown", "shutoff", "crashed",
-                               "pmsuspended")))
+STATE_NAMES = dict(enumerate(
+    ("nostate", "running", "blocked", "paused", "shutdown", "shutoff", "crashed", "pmsuspended")))
 (DOMAIN_NOSTATE, DOMAIN_RUNNING, DOMAIN_BLOCKED, DOMAIN_PAUSED, DOMAIN_SHUTDOWN, DOMAIN_SHUTOFF, DOMAIN_CRASHED,
  DOMAIN_PMSUSPENDED) = sorted(STATE_NAMES)
 
