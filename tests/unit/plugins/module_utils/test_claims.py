@@ -289,3 +289,51 @@ def test_local_reader_reports_claims_and_ignores_links(tmp_path):
     assert sorted((r["domain"], r["owner"], r["live"]) for r in records) == [("", "", True), ("web 01", "ops", True)]
     assert [r["live"] for r in read_local_claims(str(tmp_path), now=2000) if r["domain"]] == [False]
     assert read_local_claims(str(tmp_path / "missing")) == []
+
+
+class FakeDom:
+    def info(self):
+        return [1, GIB, GIB, 2, 0]
+
+    def UUIDString(self):  # noqa: N802
+        return U1
+
+    def name(self):
+        return "web 01"
+
+
+SETTINGS = dict(LIMITS, run_id="run-a", ttl=60)
+
+
+def test_a_move_that_fails_releases_its_claim():
+    daemon = FakeDaemon(total_kib=4 * GIB, cpus=2)
+    with pytest.raises(RuntimeError):
+        with store_mod.room_claimed(FakeConn(daemon), FakeLibvirt, FakeDom(), SETTINGS, "hv2", "hv1") as held:
+            assert held["domain"] == "web 01" and len(daemon.volumes) == 1
+            raise RuntimeError("the migration failed")
+    assert daemon.volumes == {}
+
+
+def test_no_room_refuses_before_the_move_with_the_domain_on_its_source():
+    daemon = FakeDaemon(total_kib=4 * GIB, cpus=2, domains=[(U2, 3 * GIB + GIB // 2, 2)])
+    with pytest.raises(DroverError) as err:
+        with store_mod.room_claimed(FakeConn(daemon), FakeLibvirt, FakeDom(), SETTINGS, "hv2", "hv1"):
+            raise AssertionError("the move must not start")
+    assert err.value.details["no_room"] and err.value.details["vm_location"] == "source"
+    assert err.value.msg.startswith("no room for web 01 on hv2: needs 1024 MiB")
+    assert daemon.volumes == {}
+
+
+def test_check_mode_writes_nothing():
+    daemon = FakeDaemon(total_kib=4 * GIB, cpus=2)
+    with store_mod.room_claimed(FakeConn(daemon), FakeLibvirt, FakeDom(), SETTINGS, "hv2", "hv1", check_mode=True):
+        assert daemon.volumes == {} and not daemon.pool_made
+
+
+def test_the_runs_cap_on_arrivals_makes_a_move_wait():
+    daemon = FakeDaemon(total_kib=64 * GIB, cpus=8)
+    first = new_claim("run-a", U2, GIB, 1, now=1000)
+    assert _store(daemon).claim(first, LIMITS, max_inbound=1)["granted"]
+    out = _store(daemon).claim(new_claim("run-a", U3, GIB, 1, now=1000), LIMITS, max_inbound=1)
+    assert out["busy"] and not out["granted"] and "at most 1" in out["reason"]
+    assert _store(daemon).claim(new_claim("run-b", U3, GIB, 1, now=1000), LIMITS, max_inbound=1)["granted"]
