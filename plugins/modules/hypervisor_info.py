@@ -15,8 +15,10 @@ description:
     defined (size, CPU, machine type, disks, interfaces, host devices, migration blockers,
     placement tags, optionally a measured dirty rate). Changes nothing.
   - The shape is documented in C(docs/facts.md) of the collection; fields are only ever added.
-  - Host bridges, filesystem types and the maintenance mark are read from the host itself, so they
-    are only known when the module runs on the hypervisor with a local O(uri).
+  - Host bridges and filesystem types are read from the host itself, so they are only known when the
+    module runs on the hypervisor with a local O(uri); through a remote O(uri) the bridges are null.
+    The maintenance mark and the claims are read through the host's libvirt storage pool
+    C(drover-state) then (made, transient, when the daemon has none).
 author:
   - drover.libvirt maintainers (!UNKNOWN)
 extends_documentation_fragment:
@@ -121,7 +123,7 @@ hypervisor:
       type: list
       elements: dict
     bridges:
-      description: Host bridges and their MTU (local connections only).
+      description: Host bridges and their MTU; null (unknown) through a remote O(uri).
       type: list
       elements: dict
     maintenance:
