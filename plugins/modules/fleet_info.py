@@ -21,7 +21,7 @@ description:
     the libvirt storage pool C(drover-state), which the module makes (transient, over
     C(/var/lib/libvirt/drover)) on a host whose daemon has none.
   - A host that cannot be read (its libvirt daemon down, refused, or silent for O(timeout) seconds)
-    is listed in RV(unreachable) and left out of RV(fleet); it does not fail the task. Only this
+    is listed in RV(unreachable_hosts) and left out of RV(fleet); it does not fail the task. Only this
     hypervisor's own facts failing to read fails it.
 author:
   - drover.libvirt maintainers (!UNKNOWN)
@@ -44,7 +44,7 @@ options:
     default: []
   host_names:
     description:
-      - The name each host has in RV(fleet) and RV(unreachable), in the order of O(hosts). The action
+      - The name each host has in RV(fleet) and RV(unreachable_hosts), in the order of O(hosts). The action
         plugin sets it to the inventory host names; default is O(hosts) itself.
     type: list
     elements: str
@@ -101,7 +101,7 @@ EXAMPLES = r"""
 
 - name: Hosts that could not be read
   ansible.builtin.debug:
-    msg: "{{ fleet.unreachable | map(attribute='host') | list }}"
+    msg: "{{ fleet.unreachable_hosts | map(attribute='host') | list }}"
 
 - name: Free memory of every host read
   ansible.builtin.debug:
@@ -117,8 +117,11 @@ fleet:
   type: dict
   sample: {hv1: {hypervisor: {hostname: hv1, bridges: [], maintenance: null}, domains: []},
            hv2: {hypervisor: {hostname: hv2, bridges: null, maintenance: null}, domains: []}}
-unreachable:
-  description: One C({host, reason}) per host that could not be read, in the order of O(hosts).
+unreachable_hosts:
+  description:
+    - One C({host, reason}) per host that could not be read, in the order of O(hosts); the same
+      entries as the C(unreachable) list of the P(drover.libvirt.fleet_facts#filter) filter. (A key
+      named C(unreachable) would make Ansible take the task's own host for unreachable.)
   returned: always
   type: list
   elements: dict
@@ -165,7 +168,8 @@ def main():
             return {"hypervisor": hypervisor, "domains": domains}
 
         result = read_fleet(module.libvirt, hosts, params["concurrency"], params["timeout"], local_name, read_local)
-        return dict(result, changed=False)
+        # Not "unreachable": Ansible takes a result with a true "unreachable" for an unreachable task host.
+        return {"changed": False, "fleet": result["fleet"], "unreachable_hosts": result["unreachable"]}
 
     module.run(work)
 
