@@ -15,12 +15,7 @@ class ActionModule(DestinationAction):
     _supports_async = False
 
     def resolve_args(self, args, task_vars, result):
-        hosts = args.get("hosts")
-        if isinstance(hosts, str):
-            hosts = [h.strip() for h in hosts.split(",") if h.strip()]
-        if isinstance(hosts, list) and not args.get("host_names"):
-            args["host_names"] = list(hosts)
-            args["hosts"] = [self.address(h, task_vars)[0] for h in hosts]
+        args = self.resolve_list(args, "hosts", "host_names", task_vars)
         if not args.get("local_name"):
             # The host the module runs on is the one the task is delegated to, if any.
             args["local_name"] = self._task.delegate_to or task_vars.get("inventory_hostname")

@@ -27,7 +27,9 @@ from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_enums impo
     DIRTYRATE_MEASURED, JOB_CANCELLED, JOB_COMPLETED, JOB_FAILED, JOB_NONE, JOB_TYPE_NAMES, STATE_NAMES, version_text)
 from ansible_collections.drover.libvirt.plugins.module_utils._claim_store import (
     LEGACY_CLAIM_POOL, STATE_POOL, read_local_claims, remote_claims, state_pool)
+from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
 from ansible_collections.drover.libvirt.plugins.module_utils._maintenance import read_mark, remote_mark
+from ansible_collections.drover.libvirt.plugins.module_utils._uri import parse_uri
 
 QEMU_CONF = "/etc/libvirt/qemu.conf"
 _OCTAL_ESCAPE = re.compile(r"\\([0-7]{3})")
@@ -316,6 +318,19 @@ def agent_ping(dom, libvirt, libvirt_qemu, timeout=5):
         return True
     except libvirt.libvirtError:
         return False
+
+
+def module_facts(module, conn=None):
+    """{hypervisor, domains} of the module's O(uri) (`conn` when open), read with its LOCAL_FACTS_OPTIONS."""
+    params = module.params
+    if not 0 <= params["dirty_rate_seconds"] <= 60:
+        raise DroverError("dirty_rate_seconds must be between 0 and 60, got %d" % params["dirty_rate_seconds"])
+    conn = conn or module.connect(params["uri"], "hypervisor")
+    names = set(params["domains"]) if params["domains"] is not None else None
+    hypervisor, domains = gather(conn, module.libvirt, module.libvirt_qemu, not parse_uri(params["uri"])["host"],
+                                 dirty_rate_seconds=params["dirty_rate_seconds"], ping_agents=params["agent_ping"],
+                                 names=names)
+    return {"hypervisor": hypervisor, "domains": domains}
 
 
 def gather(conn, libvirt, libvirt_qemu, local, dirty_rate_seconds=0, ping_agents=False, names=None):

@@ -128,11 +128,10 @@ unreachable_hosts:
   sample: [{host: hv3, reason: "qemu+tcp://10.0.0.3/system did not answer within 30 s"}]
 """
 
-from ansible_collections.drover.libvirt.plugins.module_utils._argspec import TRANSPORT
+from ansible_collections.drover.libvirt.plugins.module_utils._argspec import LOCAL_FACTS_OPTIONS, TRANSPORT
 from ansible_collections.drover.libvirt.plugins.module_utils._fleet_read import read_fleet, remote_hosts
-from ansible_collections.drover.libvirt.plugins.module_utils._host_facts import gather
+from ansible_collections.drover.libvirt.plugins.module_utils._host_facts import module_facts
 from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_module import LibvirtModule
-from ansible_collections.drover.libvirt.plugins.module_utils._uri import parse_uri
 
 
 def main():
@@ -144,30 +143,18 @@ def main():
             transport=TRANSPORT,
             concurrency=dict(type="int", default=16),
             timeout=dict(type="float", default=30),
-            domains=dict(type="list", elements="str"),
-            dirty_rate_seconds=dict(type="int", default=0),
-            agent_ping=dict(type="bool", default=False),
+            **LOCAL_FACTS_OPTIONS
         ),
         supports_check_mode=True,
     )
 
     def work():
         params = module.params
-        if not 0 <= params["dirty_rate_seconds"] <= 60:
-            module.fail_json(msg="dirty_rate_seconds must be between 0 and 60, got %d" % params["dirty_rate_seconds"])
         conn = module.connect(params["uri"], "hypervisor")
         local_name = params["local_name"] or conn.getHostname()
         hosts = remote_hosts(params["hosts"], params["host_names"], params["transport"], local_name)
-        local = not parse_uri(params["uri"])["host"]
-        names = set(params["domains"]) if params["domains"] is not None else None
-
-        def read_local():
-            hypervisor, domains = gather(conn, module.libvirt, module.libvirt_qemu, local,
-                                         dirty_rate_seconds=params["dirty_rate_seconds"],
-                                         ping_agents=params["agent_ping"], names=names)
-            return {"hypervisor": hypervisor, "domains": domains}
-
-        result = read_fleet(module.libvirt, hosts, params["concurrency"], params["timeout"], local_name, read_local)
+        result = read_fleet(module.libvirt, hosts, params["concurrency"], params["timeout"], local_name,
+                            lambda: module_facts(module, conn))
         # Not "unreachable": Ansible takes a result with a true "unreachable" for an unreachable task host.
         return {"changed": False, "fleet": result["fleet"], "unreachable_hosts": result["unreachable"]}
 

@@ -209,34 +209,14 @@ domains:
             persistent: true, memory_kib: 131072, vcpus: 1}]
 """
 
-from ansible_collections.drover.libvirt.plugins.module_utils._host_facts import gather
+from ansible_collections.drover.libvirt.plugins.module_utils._argspec import LOCAL_FACTS_OPTIONS
+from ansible_collections.drover.libvirt.plugins.module_utils._host_facts import module_facts
 from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_module import LibvirtModule
-from ansible_collections.drover.libvirt.plugins.module_utils._uri import parse_uri
 
 
 def main():
-    module = LibvirtModule(
-        argument_spec=dict(
-            domains=dict(type="list", elements="str"),
-            dirty_rate_seconds=dict(type="int", default=0),
-            agent_ping=dict(type="bool", default=False),
-        ),
-        supports_check_mode=True,
-    )
-
-    def work():
-        params = module.params
-        if not 0 <= params["dirty_rate_seconds"] <= 60:
-            module.fail_json(msg="dirty_rate_seconds must be between 0 and 60, got %d" % params["dirty_rate_seconds"])
-        conn = module.connect(params["uri"], "hypervisor")
-        local = not parse_uri(params["uri"])["host"]
-        names = set(params["domains"]) if params["domains"] is not None else None
-        hypervisor, domains = gather(conn, module.libvirt, module.libvirt_qemu, local,
-                                     dirty_rate_seconds=params["dirty_rate_seconds"],
-                                     ping_agents=params["agent_ping"], names=names)
-        return {"changed": False, "hypervisor": hypervisor, "domains": domains}
-
-    module.run(work)
+    module = LibvirtModule(argument_spec=dict(LOCAL_FACTS_OPTIONS), supports_check_mode=True)
+    module.run(lambda: dict(module_facts(module), changed=False))
 
 
 if __name__ == "__main__":
