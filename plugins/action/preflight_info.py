@@ -15,10 +15,4 @@ class ActionModule(DestinationAction):
     _supports_async = False
 
     def resolve_args(self, args, task_vars, result):
-        dests = args.get("destinations")
-        if isinstance(dests, str):
-            dests = [d.strip() for d in dests.split(",") if d.strip()]
-        if isinstance(dests, list) and not args.get("destination_names"):
-            args["destination_names"] = list(dests)
-            args["destinations"] = [self.address(d, task_vars)[0] for d in dests]
-        return args
+        return self.resolve_list(args, "destinations", "destination_names", task_vars)

@@ -13,7 +13,7 @@ options:
     description:
       - Capacity claims between runs. Before a domain starts moving, the run claims its memory and
         vCPUs on the destination, in a file that the destination's libvirt daemon creates in its
-        storage pool C(drover-claims) (C(/var/lib/libvirt/drover/claims)). The claim is kept only if
+        storage pool C(drover-state) (C(/var/lib/libvirt/drover)). The claim is kept only if
         it fits beside the domains active there and every other run's live claim, under the limits
         below; otherwise the domain does not move there and the reason names the runs holding the room.
       - The claim is removed when the move ends, whatever its outcome. A claim left by a run that was

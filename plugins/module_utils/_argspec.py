@@ -29,6 +29,12 @@ CONVERGENCE = dict(type="str", choices=list(PRESETS), default="balanced")
 COPY_STORAGE = dict(type="str", choices=list(COPY_MODES), default="none")
 CDROM = dict(type="str", choices=list(CDROM_MODES), default="keep")
 MAINTENANCE_MARK = dict(type="str", choices=list(MARK_STATES), default="draining")
+# What to read about the domains of the host the module runs on (hypervisor_info, fleet_info).
+LOCAL_FACTS_OPTIONS = dict(
+    domains=dict(type="list", elements="str"),
+    dirty_rate_seconds=dict(type="int", default=0),
+    agent_ping=dict(type="bool", default=False),
+)
 
 # How each live migration runs, in migrate and in move_domains alike (see _migration_options).
 MIGRATION_ARGSPEC = dict(

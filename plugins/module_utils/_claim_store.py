@@ -4,9 +4,10 @@
 """Capacity claims kept on each hypervisor, reached through its libvirt daemon.
 
 A run moves domains from the source hypervisor, which reaches a destination only through
-libvirt. So the claims live where that connection can write them atomically: files in a
-libvirt directory pool (/var/lib/libvirt/drover/claims), one file per claim, created exclusively
-by the destination's daemon. The figures are in the file name (see _claims.py); the content
+libvirt. So the claims live where that connection can write them atomically: files in the
+libvirt directory pool drover-state (/var/lib/libvirt/drover), one file per claim, created
+exclusively by the destination's daemon. The same pool lets a remote reader download the
+host's maintenance mark (_maintenance.py), which is a file in that directory. The figures are in the file name (see _claims.py); the content
 says who and what, for people.
 
 Granting needs no lock that a killed run could leave held: a run creates its claim first, then
@@ -38,14 +39,18 @@ from ansible_collections.drover.libvirt.plugins.module_utils._claims import (
 )
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
 
-CLAIM_POOL = "drover-claims"
-CLAIM_DIR = "/var/lib/libvirt/drover/claims"
+# The collection's own state on each host: claims and the maintenance mark.
+STATE_POOL = "drover-state"
+STATE_DIR = "/var/lib/libvirt/drover"
+# The claims pool of earlier releases (its directory is inside STATE_DIR); never storage for guests.
+LEGACY_CLAIM_POOL = "drover-claims"
 _ATTEMPTS = 5
+_READ_LIMIT = 64 * 1024
 
 
 def _pool_xml(path):
     pool = ET.Element("pool", type="dir")
-    ET.SubElement(pool, "name").text = CLAIM_POOL
+    ET.SubElement(pool, "name").text = STATE_POOL
     target = ET.SubElement(pool, "target")
     ET.SubElement(target, "path").text = path
     perms = ET.SubElement(target, "permissions")
@@ -65,10 +70,53 @@ def _volume_xml(name, size):
     return ET.tostring(vol, encoding="unicode")
 
 
+def state_pool(conn, libvirt, path=STATE_DIR):
+    """The state pool, made (transient, its directory built) when the daemon has none.
+
+    Transient, so a daemon restart forgets it; whoever needs it next makes it again.
+    """
+    for _attempt in range(2):
+        try:
+            pool = conn.storagePoolLookupByName(STATE_POOL)
+        except libvirt.libvirtError:
+            try:
+                return conn.storagePoolCreateXML(_pool_xml(path), libvirt.VIR_STORAGE_POOL_CREATE_WITH_BUILD)
+            except libvirt.libvirtError:
+                continue  # another run made it meanwhile: look it up again
+        if not pool.isActive():
+            pool.create(0)
+        return pool
+    raise DroverError("cannot open or create the storage pool %s (%s) that keeps capacity claims and the "
+                      "maintenance mark" % (STATE_POOL, path))
+
+
+def download(conn, libvirt, vol, limit=_READ_LIMIT):
+    """The content of a (small) volume, through a storage stream; DroverError when over `limit` bytes."""
+    stream = conn.newStream(0)
+    vol.download(stream, 0, 0, 0)
+    data = b""
+    try:
+        while True:
+            chunk = stream.recv(limit + 1 - len(data))
+            if not chunk:
+                break
+            data += chunk
+            if len(data) > limit:
+                raise DroverError("%s is larger than %d bytes" % (vol.path(), limit))
+    except (DroverError, libvirt.libvirtError):
+        try:
+            stream.abort()
+        except libvirt.libvirtError:
+            pass  # the stream broke already
+        raise
+    stream.finish()
+    return data
+
+
 class ClaimStore:
     """The claims of one hypervisor, through a libvirt connection to it (local or remote)."""
 
-    def __init__(self, conn, libvirt, clock=time.time, sleep=time.sleep, path=CLAIM_DIR):
+    def __init__(self, conn, libvirt, clock=time.time, sleep=time.sleep, path=STATE_DIR):
         self.conn = conn
         self.lv = libvirt
         self.clock = clock
@@ -77,21 +125,7 @@ class ClaimStore:
 
     # ------------------------------------------------------------------ the pool
     def _pool(self):
-        """The claims pool, made (transient, its directory built) when the daemon has none."""
-        for _attempt in range(2):
-            try:
-                pool = self.conn.storagePoolLookupByName(CLAIM_POOL)
-            except self.lv.libvirtError:
-                try:
-                    return self.conn.storagePoolCreateXML(_pool_xml(self.path),
-                                                          self.lv.VIR_STORAGE_POOL_CREATE_WITH_BUILD)
-                except self.lv.libvirtError:
-                    continue  # another run made it meanwhile: look it up again
-            if not pool.isActive():
-                pool.create(0)
-            return pool
-        raise DroverError("cannot open or create the storage pool %s (%s) that keeps capacity claims"
-                          % (CLAIM_POOL, self.path))
+        return state_pool(self.conn, self.lv, self.path)
 
     def claims(self, pool=None):
         """Every claim on the host, expired ones included, from one listing."""
@@ -182,7 +216,7 @@ class ClaimStore:
     def would_fit(self, claim, limits):
         """Check mode: whether `claim` fits now, writing nothing: (True|False, reason)."""
         try:
-            pool = self.conn.storagePoolLookupByName(CLAIM_POOL)
+            pool = self.conn.storagePoolLookupByName(STATE_POOL)
             all_claims = self.claims(pool) if pool.isActive() else []
         except self.lv.libvirtError:
             all_claims = []  # no claims pool: nobody claimed room here yet
@@ -194,7 +228,7 @@ class ClaimStore:
     def release(self, claim):
         """Give the room back (after the move, whatever its outcome). True when a claim was removed."""
         try:
-            pool = self.conn.storagePoolLookupByName(CLAIM_POOL)
+            pool = self.conn.storagePoolLookupByName(STATE_POOL)
         except self.lv.libvirtError:
             return False
         return self._delete(pool, claim.name)
@@ -245,18 +279,23 @@ def room_claimed(dconn, libvirt, dom, settings, dest_name, source, check_mode=Fa
                 pass  # the destination went away: the claim expires by itself
 
 
-def remote_claims(conn, libvirt, now=None):
-    """The claims on a host read through its libvirt daemon (figures only, from the names)."""
+def remote_claims(conn, libvirt, now=None, pool=None):
+    """The claims on a host read through its libvirt daemon (figures only, from the names).
+
+    pool: the state pool when the caller opened it (it is refreshed here); else it is looked up
+    and a host without one has no claims.
+    """
     now = time.time() if now is None else now
     try:
-        pool = conn.storagePoolLookupByName(CLAIM_POOL)
+        if pool is None:
+            pool = conn.storagePoolLookupByName(STATE_POOL)
         claims = ClaimStore(conn, libvirt).claims(pool) if pool.isActive() else []
     except libvirt.libvirtError:
         return []
     return [dict(c.record(), live=c.is_live(now, CLOCK_GRACE_S)) for c in claims]
 
 
-def read_local_claims(path=CLAIM_DIR, now=None):
+def read_local_claims(path=STATE_DIR, now=None):
     """The claims on this host as records, read from their files (no libvirt), for hypervisor_info."""
     now = time.time() if now is None else now
     try:

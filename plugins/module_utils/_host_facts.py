@@ -4,8 +4,11 @@
 """Read-only facts about a hypervisor and its domains (the shape in docs/facts.md): host I/O.
 
 What libvirt tells is read through the connection; the shape of a domain comes from the pure
-parser in _domain_facts. Facts that libvirt cannot tell (host bridges, filesystem types, the maintenance mark) are
-read from the host itself, so they are only known when the connection is local.
+parser in _domain_facts. Facts that libvirt cannot tell (host bridges, filesystem types) are read
+from the host itself, so they are only known when the connection is local: remote bridges are
+null (unknown). The maintenance mark and the claims are files in the collection's state
+directory: read as files on the host itself, through the libvirt storage pool drover-state from
+elsewhere.
 Private to drover.libvirt; no compatibility promise.
 """
 
@@ -22,8 +25,11 @@ from ansible_collections.drover.libvirt.plugins.module_utils._domain_facts impor
     SHARED_FS_TYPES, SHARED_POOL_TYPES, parse_domain_xml)
 from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_enums import (
     DIRTYRATE_MEASURED, JOB_CANCELLED, JOB_COMPLETED, JOB_FAILED, JOB_NONE, JOB_TYPE_NAMES, STATE_NAMES, version_text)
-from ansible_collections.drover.libvirt.plugins.module_utils._claim_store import CLAIM_POOL, read_local_claims, remote_claims
-from ansible_collections.drover.libvirt.plugins.module_utils._maintenance import read_mark
+from ansible_collections.drover.libvirt.plugins.module_utils._claim_store import (
+    LEGACY_CLAIM_POOL, STATE_POOL, read_local_claims, remote_claims, state_pool)
+from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
+from ansible_collections.drover.libvirt.plugins.module_utils._maintenance import read_mark, remote_mark
+from ansible_collections.drover.libvirt.plugins.module_utils._uri import parse_uri
 
 QEMU_CONF = "/etc/libvirt/qemu.conf"
 _OCTAL_ESCAPE = re.compile(r"\\([0-7]{3})")
@@ -98,7 +104,7 @@ def _storage(conn, local):
     mounts = mount_types() if local else {}
     pools = []
     for pool in conn.listAllStoragePools(0):
-        if pool.name() == CLAIM_POOL:
+        if pool.name() in (STATE_POOL, LEGACY_CLAIM_POOL):
             continue  # the collection's own bookkeeping, not storage for guests
         root = ET.fromstring(pool.XMLDesc(0))
         kind = root.get("type")
@@ -185,6 +191,18 @@ def _hugepages(caps):
     return pages
 
 
+def host_state(conn, libvirt, local):
+    """{maintenance, claims}: files on this host when local, else through the host's state pool.
+
+    The pool is made when the daemon has none (it is transient), and refreshed once for both.
+    """
+    if local:
+        return {"maintenance": read_mark(), "claims": read_local_claims()}
+    pool = state_pool(conn, libvirt)
+    claims = remote_claims(conn, libvirt, pool=pool)  # refreshes the pool's listing
+    return {"maintenance": remote_mark(conn, libvirt, pool), "claims": claims}
+
+
 def hypervisor_facts(conn, libvirt, local, storage):
     caps = ET.fromstring(conn.getCapabilities())
     arch = caps.findtext("host/cpu/arch")
@@ -205,7 +223,7 @@ def hypervisor_facts(conn, libvirt, local, storage):
         hugepages.append({"size_kib": size, "total": total, "free": free})
     # Every active domain counts, incoming migrations included: their memory is taken.
     active = [d.info() for d in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE)]
-    return {
+    facts = {
         "hostname": conn.getHostname(),
         "uri": conn.getURI(),
         "host_uuid": caps.findtext("host/uuid"),
@@ -223,10 +241,10 @@ def hypervisor_facts(conn, libvirt, local, storage):
         "vcpus": {"physical": conn.getInfo()[2], "allocated": sum(info[3] for info in active)},
         "storage": storage,
         "networks": _networks(conn),
-        "bridges": _bridges() if local else [],
-        "maintenance": read_mark() if local else None,
-        "claims": read_local_claims() if local else remote_claims(conn, libvirt),
+        "bridges": _bridges() if local else None,
     }
+    facts.update(host_state(conn, libvirt, local))
+    return facts
 
 
 def _job(dom, libvirt):
@@ -300,6 +318,19 @@ def agent_ping(dom, libvirt, libvirt_qemu, timeout=5):
         return True
     except libvirt.libvirtError:
         return False
+
+
+def module_facts(module, conn=None):
+    """{hypervisor, domains} of the module's O(uri) (`conn` when open), read with its LOCAL_FACTS_OPTIONS."""
+    params = module.params
+    if not 0 <= params["dirty_rate_seconds"] <= 60:
+        raise DroverError("dirty_rate_seconds must be between 0 and 60, got %d" % params["dirty_rate_seconds"])
+    conn = conn or module.connect(params["uri"], "hypervisor")
+    names = set(params["domains"]) if params["domains"] is not None else None
+    hypervisor, domains = gather(conn, module.libvirt, module.libvirt_qemu, not parse_uri(params["uri"])["host"],
+                                 dirty_rate_seconds=params["dirty_rate_seconds"], ping_agents=params["agent_ping"],
+                                 names=names)
+    return {"hypervisor": hypervisor, "domains": domains}
 
 
 def gather(conn, libvirt, libvirt_qemu, local, dirty_rate_seconds=0, ping_agents=False, names=None):

@@ -5,7 +5,9 @@
 
 libvirt has no place for host metadata, so the mark lives next to libvirt's own state
 (/var/lib/libvirt is per host even where /var/lib is shared). Placement reads it from
-hypervisor_info and never chooses a marked host as a destination.
+hypervisor_info and never chooses a marked host as a destination. On the host it is read as a
+file; from another host it is downloaded through the libvirt storage pool whose directory holds
+it (_claim_store.STATE_POOL), so a remote reader needs nothing but the host's libvirt daemon.
 Private to drover.libvirt; no compatibility promise.
 """
 
@@ -14,25 +16,68 @@ from __future__ import annotations
 import json
 import os
 
+from ansible_collections.drover.libvirt.plugins.module_utils._claim_store import download, state_pool
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
 
 MARK_PATH = "/var/lib/libvirt/drover/maintenance.json"
 MARK_STATES = ("draining", "maintenance")
+# The mark's volume name in the state pool, which serves STATE_DIR, the directory the mark is in.
+MARK_VOLUME = os.path.basename(MARK_PATH)
+
+
+def parse_mark(text, where):
+    """The mark in `text` (JSON) as a dict; DroverError naming `where` when it is not a valid mark."""
+    try:
+        mark = json.loads(text)
+    except ValueError as exc:
+        raise DroverError("cannot read the maintenance mark %s: %s" % (where, exc))
+    if not isinstance(mark, dict) or mark.get("state") not in MARK_STATES:
+        raise DroverError("maintenance mark %s is not valid JSON with state %s; remove it or set it "
+                          "again with drover.libvirt.host_maintenance" % (where, "|".join(MARK_STATES)))
+    return mark
 
 
 def read_mark(path=MARK_PATH):
     """The mark as a dict, or None when the host is not marked."""
     try:
         with open(path, encoding="utf-8") as handle:
-            mark = json.load(handle)
+            text = handle.read()
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as exc:
         raise DroverError("cannot read the maintenance mark %s: %s" % (path, exc))
-    if not isinstance(mark, dict) or mark.get("state") not in MARK_STATES:
-        raise DroverError("maintenance mark %s is not valid JSON with state %s; remove it or set it "
-                          "again with drover.libvirt.host_maintenance" % (path, "|".join(MARK_STATES)))
-    return mark
+    return parse_mark(text, path)
+
+
+def remote_mark(conn, libvirt, pool=None):
+    """The mark of the host behind `conn` (local or remote), downloaded through the state pool.
+
+    pool: the state pool, refreshed by the caller; else it is opened (made when the daemon has
+    none) and refreshed here. None when the host is not marked.
+    """
+    where = "%s on %s" % (MARK_PATH, conn.getURI())
+    opened = pool
+    try:
+        if opened is None:
+            opened = state_pool(conn, libvirt)
+            opened.refresh(0)
+        if MARK_VOLUME not in opened.listVolumes():
+            return None
+        text = download(conn, libvirt, opened.storageVolLookupByName(MARK_VOLUME))
+    except libvirt.libvirtError as exc:
+        # Cleared between the listing and the download: not marked. Anything else is unknown.
+        try:
+            if opened is not None:
+                opened.refresh(0)
+                if MARK_VOLUME not in opened.listVolumes():
+                    return None
+        except libvirt.libvirtError:
+            pass
+        raise DroverError("cannot read the maintenance mark %s: %s" % (where, exc.get_error_message()))
+    try:
+        return parse_mark(text.decode("utf-8"), where)
+    except UnicodeDecodeError as exc:
+        raise DroverError("cannot read the maintenance mark %s: %s" % (where, exc))
 
 
 def next_mark(before, state, mark, reason, by, now):

@@ -133,8 +133,9 @@ def _pool_for(path, storage):
 
 
 def check_network(dom, src, dst, dest_name, dest_bridges):
-    """dest_bridges: bridge name -> mtu (None when unknown) as the probe found them on the destination."""
-    problems, notes = [], []
+    """dest_bridges: bridge name -> mtu (None when unknown) as found on the destination; None when the
+    destination's bridges are unknown (read remotely), which makes a bridge a warning, not a failure."""
+    problems, unsure, notes = [], [], []
     src_nets = {n["name"]: n for n in src.get("networks", [])}
     dst_nets = {n["name"]: n for n in dst.get("networks", [])}
     for iface in dom.get("interfaces", []):
@@ -151,14 +152,19 @@ def check_network(dom, src, dst, dest_name, dest_bridges):
             else:
                 notes.append(name)
         elif kind in ("bridge", "direct"):
-            if name not in dest_bridges:
-                problems.append("%s %s does not exist on %s" % ("bridge" if kind == "bridge" else "device", name,
-                                                                dest_name))
+            what = "bridge" if kind == "bridge" else "device"
+            if dest_bridges is None:
+                unsure.append("cannot tell whether %s %s exists on %s" % (what, name, dest_name))
+            elif name not in dest_bridges:
+                problems.append("%s %s does not exist on %s" % (what, name, dest_name))
             else:
                 notes.append(name)
     details = {"interfaces": [i.get("source") for i in dom.get("interfaces", [])]}
     if problems:
-        return check("network", "fail", "; ".join(problems), **details)
+        return check("network", "fail", "; ".join(problems + unsure), **details)
+    if unsure:
+        return check("network", "warn", "; ".join(unsure) + " (its bridges were read remotely; pass facts gathered "
+                     "on it as destination_facts)", **details)
     if not notes:
         return check("network", "pass", "the domain uses no network or bridge", **details)
     return check("network", "pass", "%s exist and are active on %s" % (", ".join(sorted(set(notes))), dest_name),

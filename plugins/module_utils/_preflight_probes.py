@@ -64,8 +64,13 @@ class StorageProbe:
         self.libvirt = libvirt
         self.files = {}      # directory -> probe file written here (None when writing failed)
         self.results = {}    # (directory, destination) -> {shared, how}
+        self._writing = threading.Lock()  # destinations are probed in parallel: one file per directory
 
     def _write(self, directory):
+        with self._writing:
+            return self._write_once(directory)
+
+    def _write_once(self, directory):
         if directory not in self.files:
             path = os.path.join(directory, PROBE_PREFIX + uuid.uuid4().hex)
             try:

@@ -5,10 +5,14 @@
 
 Glue between facts (_host_facts), probes (_preflight_probes) and the pure checks (_preflight_checks).
 A destination that cannot be reached is a failed check, not a failed task: the report must
-cover every pair. Private to drover.libvirt; no compatibility promise.
+cover every pair. Destinations are checked in parallel (at most `concurrency` at once), each on its
+own connection used by one thread only; results keep the order of the destinations.
+Private to drover.libvirt; no compatibility promise.
 """
 
 from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.drover.libvirt.plugins.module_utils import _preflight_checks as checks
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
@@ -56,7 +60,8 @@ def _pair_checks(ctx, dom, dest, dst_hv, dst_conn):
             probes[disk["path"]] = (ctx["storage"].probe(dst_conn, name, disk["path"]) if ctx["local"]
                                     else {"shared": disk["shared"], "how": "pool facts (remote source)"})
     found.append(checks.check_storage(dom, probes, name, ctx["params"]["copy_storage"], dst_hv["storage"]))
-    bridges = {b["name"]: b["mtu"] for b in dst_hv.get("bridges", [])}
+    # Bridges read remotely are unknown (None): the network check then warns instead of failing.
+    bridges = None if dst_hv.get("bridges") is None else {b["name"]: b["mtu"] for b in dst_hv["bridges"]}
     found.append(checks.check_network(dom, ctx["source"], dst_hv, name, bridges))
     found.append(checks.check_capacity(dom, dst_hv, name, ctx["params"]["reserved_memory_mib"],
                                        ctx["params"]["vcpu_ratio"], (ctx["params"]["pending"] or {}).get(name)))
@@ -69,6 +74,37 @@ def _pair_checks(ctx, dom, dest, dst_hv, dst_conn):
     return found
 
 
+def in_order(work, items, concurrency):
+    """[work(item) for item in items], at most `concurrency` at once.
+
+    The results keep the order of `items`, and the first unexpected error in that order is raised
+    (after every started call ended), as calling one item after another would.
+    """
+    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(items)))) as pool:
+        return list(pool.map(work, items))
+
+
+def _dest_verdicts(module, ctx, doms, dest):
+    """The verdicts of every domain for one destination, on a connection of its own."""
+    params, lv, src_hv = ctx["params"], ctx["libvirt"], ctx["source"]
+    ctx["ports"][dest["name"]] = probe_ports(dest["address"], params["migration_ports"], params["port_timeout"])
+    try:
+        dst_conn = module.connect(dest["uri"], "destination")
+        dst_hv, _dst_domains = gather(dst_conn, lv, None, False)
+    except (DroverError, lv.libvirtError) as exc:
+        reason = exc.msg if isinstance(exc, DroverError) else describe(exc, "cannot read %s" % dest["name"])
+        return [checks.verdict(dom["name"], src_hv["hostname"], dest["name"], dest["uri"],
+                               [checks.check("reachability", "fail", reason)]) for dom in doms]
+    # Facts gathered on the destination itself know its bridges and maintenance mark.
+    extra = (params["destination_facts"] or {}).get(dest["name"], {})
+    extra = extra.get("hypervisor", extra) if isinstance(extra, dict) else {}
+    for key in ("bridges", "maintenance"):
+        if extra.get(key) is not None:
+            dst_hv[key] = extra[key]
+    return [checks.verdict(dom["name"], src_hv["hostname"], dest["name"], dest["uri"],
+                           _pair_checks(ctx, dom, dest, dst_hv, dst_conn)) for dom in doms]
+
+
 def run_preflight(module):
     params = module.params
     lv = module.libvirt
@@ -77,7 +113,7 @@ def run_preflight(module):
     except ValueError as exc:
         raise DroverError("migration_ports: %s" % exc)
     for name, low, high in (("dirty_rate_seconds", 0, 60), ("reserved_memory_mib", 0, None), ("bandwidth", 1, None),
-                            ("vcpu_ratio", 0.01, None), ("port_timeout", 0.1, 60)):
+                            ("vcpu_ratio", 0.01, None), ("port_timeout", 0.1, 60), ("concurrency", 1, 256)):
         value = params[name]
         if value < low or (high is not None and value > high):
             raise DroverError("%s must be %s, got %r; nothing was checked" % (
@@ -95,31 +131,11 @@ def run_preflight(module):
            "caps": src_conn.getCapabilities(), "storage": StorageProbe(lv), "ports": {},
            # The migratable definition is what the destination receives and starts QEMU with.
            "xml": {d["name"]: src_conn.lookupByName(d["name"]).XMLDesc(lv.VIR_DOMAIN_XML_MIGRATABLE) for d in doms}}
-    given = params["destination_facts"] or {}
-    results = []
     try:
-        for dest in dests:
-            ctx["ports"][dest["name"]] = probe_ports(dest["address"], params["migration_ports"], params["port_timeout"])
-            try:
-                dst_conn = module.connect(dest["uri"], "destination")
-                dst_hv, _dst_domains = gather(dst_conn, lv, None, False)
-            except (DroverError, lv.libvirtError) as exc:
-                reason = exc.msg if isinstance(exc, DroverError) else describe(exc, "cannot read %s" % dest["name"])
-                for dom in doms:
-                    results.append(checks.verdict(dom["name"], src_hv["hostname"], dest["name"], dest["uri"],
-                                                  [checks.check("reachability", "fail", reason)]))
-                continue
-            # Facts gathered on the destination itself know its bridges and maintenance mark.
-            extra = given.get(dest["name"], {})
-            extra = extra.get("hypervisor", extra) if isinstance(extra, dict) else {}
-            for key in ("bridges", "maintenance"):
-                if extra.get(key) is not None:
-                    dst_hv[key] = extra[key]
-            for dom in doms:
-                results.append(checks.verdict(dom["name"], src_hv["hostname"], dest["name"], dest["uri"],
-                                              _pair_checks(ctx, dom, dest, dst_hv, dst_conn)))
+        per_dest = in_order(lambda dest: _dest_verdicts(module, ctx, doms, dest), dests, params["concurrency"])
     finally:
         ctx["storage"].cleanup()
+    results = [verdict for verdicts in per_dest for verdict in verdicts]
     summary = {s: sum(1 for r in results if r["status"] == s) for s in ("pass", "warn", "fail")}
     return {"changed": False, "source": src_hv["hostname"], "results": results, "summary": summary,
             "domains": [d["name"] for d in doms], "destinations": [d["name"] for d in dests]}

@@ -15,8 +15,10 @@ description:
     defined (size, CPU, machine type, disks, interfaces, host devices, migration blockers,
     placement tags, optionally a measured dirty rate). Changes nothing.
   - The shape is documented in C(docs/facts.md) of the collection; fields are only ever added.
-  - Host bridges, filesystem types and the maintenance mark are read from the host itself, so they
-    are only known when the module runs on the hypervisor with a local O(uri).
+  - Host bridges and filesystem types are read from the host itself, so they are only known when the
+    module runs on the hypervisor with a local O(uri); through a remote O(uri) the bridges are null.
+    The maintenance mark and the claims are read through the host's libvirt storage pool
+    C(drover-state) then (made, transient, when the daemon has none).
 author:
   - drover.libvirt maintainers (!UNKNOWN)
 extends_documentation_fragment:
@@ -121,7 +123,7 @@ hypervisor:
       type: list
       elements: dict
     bridges:
-      description: Host bridges and their MTU (local connections only).
+      description: Host bridges and their MTU; null (unknown) through a remote O(uri).
       type: list
       elements: dict
     maintenance:
@@ -207,34 +209,14 @@ domains:
             persistent: true, memory_kib: 131072, vcpus: 1}]
 """
 
-from ansible_collections.drover.libvirt.plugins.module_utils._host_facts import gather
+from ansible_collections.drover.libvirt.plugins.module_utils._argspec import LOCAL_FACTS_OPTIONS
+from ansible_collections.drover.libvirt.plugins.module_utils._host_facts import module_facts
 from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_module import LibvirtModule
-from ansible_collections.drover.libvirt.plugins.module_utils._uri import parse_uri
 
 
 def main():
-    module = LibvirtModule(
-        argument_spec=dict(
-            domains=dict(type="list", elements="str"),
-            dirty_rate_seconds=dict(type="int", default=0),
-            agent_ping=dict(type="bool", default=False),
-        ),
-        supports_check_mode=True,
-    )
-
-    def work():
-        params = module.params
-        if not 0 <= params["dirty_rate_seconds"] <= 60:
-            module.fail_json(msg="dirty_rate_seconds must be between 0 and 60, got %d" % params["dirty_rate_seconds"])
-        conn = module.connect(params["uri"], "hypervisor")
-        local = not parse_uri(params["uri"])["host"]
-        names = set(params["domains"]) if params["domains"] is not None else None
-        hypervisor, domains = gather(conn, module.libvirt, module.libvirt_qemu, local,
-                                     dirty_rate_seconds=params["dirty_rate_seconds"],
-                                     ping_agents=params["agent_ping"], names=names)
-        return {"changed": False, "hypervisor": hypervisor, "domains": domains}
-
-    module.run(work)
+    module = LibvirtModule(argument_spec=dict(LOCAL_FACTS_OPTIONS), supports_check_mode=True)
+    module.run(lambda: dict(module_facts(module), changed=False))
 
 
 if __name__ == "__main__":

@@ -114,8 +114,16 @@ options:
   destination_facts:
     description:
       - Results of M(drover.libvirt.hypervisor_info) run on the destinations themselves, by destination
-        name. They add what cannot be read remotely (host bridges, the maintenance mark).
+        name. They add what cannot be read remotely (host bridges; the maintenance mark is also
+        read through the destination's libvirt).
     type: dict
+  concurrency:
+    description:
+      - How many destinations are checked at once, each on its own connection. The results are the
+        same, in the same order, whatever the value.
+      - Between V(1) (one destination after another) and V(256).
+    type: int
+    default: 16
 seealso:
   - module: drover.libvirt.hypervisor_info
   - module: drover.libvirt.migrate
@@ -214,6 +222,7 @@ def main():
             convergence=CONVERGENCE,
             dirty_rate_seconds=dict(type="int", default=0),
             destination_facts=dict(type="dict"),
+            concurrency=dict(type="int", default=16),
         ),
         supports_check_mode=True,
     )

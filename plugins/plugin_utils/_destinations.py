@@ -36,6 +36,16 @@ class DestinationAction(ActionBase):
     def address(self, name, task_vars):
         return libvirt_address(name, task_vars.get("hostvars", {}), self._templar)
 
+    def resolve_list(self, args, key, names_key, task_vars):
+        """args[key] (a list, or names separated by commas) as addresses; the names given go to args[names_key]."""
+        items = args.get(key)
+        if isinstance(items, str):
+            items = [i.strip() for i in items.split(",") if i.strip()]
+        if isinstance(items, list) and not args.get(names_key):
+            args[names_key] = list(items)
+            args[key] = [self.address(i, task_vars)[0] for i in items]
+        return args
+
     def run(self, tmp=None, task_vars=None):
         task_vars = task_vars or {}
         result = super().run(tmp, task_vars)

@@ -105,12 +105,12 @@ def report(report_dir):
 
 
 def claims_on(host):
-    """The claim files in the host's claims pool, read through its libvirt."""
+    """The claim files in the host's state pool, read through its libvirt."""
     conn = libvirt.open(uri(host))
     try:
-        pool = conn.storagePoolLookupByName("drover-claims")
+        pool = conn.storagePoolLookupByName("drover-state")
         pool.refresh(0)
-        return pool.listVolumes()
+        return [name for name in pool.listVolumes() if name.startswith("drover-claim_")]
     except libvirt.libvirtError:
         return []
     finally:

@@ -27,6 +27,8 @@ from ansible_collections.drover.libvirt.plugins.module_utils._claims import (
     room,
 )
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
+from ansible_collections.drover.libvirt.plugins.module_utils._host_facts import host_state
+from ansible_collections.drover.libvirt.plugins.module_utils._maintenance import MARK_PATH, MARK_VOLUME, remote_mark
 
 GIB = 1024 * 1024
 U1 = "11111111-1111-1111-1111-111111111111"
@@ -105,6 +107,7 @@ class FakeDaemon:
         self.lock = threading.Lock()
         self.volumes = {}
         self.pool_made = False
+        self.pool_xml = None
         self.total_kib, self.cpus = total_kib, cpus
         self.domains = list(domains)  # (uuid, memory_kib, vcpus)
         self.peak = (0, 0)
@@ -113,12 +116,20 @@ class FakeDaemon:
 class FakeStream:
     def __init__(self):
         self.data = b""
+        self.aborted = False
 
     def send(self, data):
         self.data += data
 
+    def recv(self, nbytes):
+        chunk, self.data = self.data[:nbytes], self.data[nbytes:]
+        return chunk
+
     def finish(self):
         pass
+
+    def abort(self):
+        self.aborted = True
 
 
 class FakeVolume:
@@ -127,6 +138,16 @@ class FakeVolume:
 
     def upload(self, stream, offset, length, flags):
         self.stream = stream
+
+    def download(self, stream, offset, length, flags):
+        with self.daemon.lock:
+            content = self.daemon.volumes.get(self.n)
+        if content is None:
+            raise FakeError("cannot open %s: No such file or directory" % self.n)
+        stream.data = content if isinstance(content, bytes) else b""
+
+    def path(self):
+        return "/var/lib/libvirt/drover/" + self.n
 
     def delete(self, flags):
         with self.daemon.lock:
@@ -189,8 +210,11 @@ class FakeConn:
         with self.d.lock:
             if self.d.pool_made:
                 raise FakeError("pool exists")
-            self.d.pool_made = True
+            self.d.pool_made, self.d.pool_xml = True, xml
         return FakePool(self.d)
+
+    def getURI(self):
+        return "qemu+tcp://hv2/system"
 
     def getMemoryStats(self, cell, flags):
         return {"total": self.d.total_kib}
@@ -337,3 +361,44 @@ def test_the_runs_cap_on_arrivals_makes_a_move_wait():
     out = _store(daemon).claim(new_claim("run-a", U3, GIB, 1, now=1000), LIMITS, max_inbound=1)
     assert out["busy"] and not out["granted"] and "at most 1" in out["reason"]
     assert _store(daemon).claim(new_claim("run-b", U3, GIB, 1, now=1000), LIMITS, max_inbound=1)["granted"]
+
+
+# ---------------------------------------------------------------------------- one pool for the host's state
+def test_the_mark_is_a_file_of_the_state_pool():
+    assert os.path.dirname(MARK_PATH) == store_mod.STATE_DIR and MARK_VOLUME == "maintenance.json"
+
+
+def test_a_remote_reader_makes_the_state_pool_and_reads_mark_and_claims_through_it():
+    daemon = FakeDaemon(total_kib=4 * GIB, cpus=2)
+    assert host_state(FakeConn(daemon), FakeLibvirt, local=False) == {"maintenance": None, "claims": []}
+    pool = ET.fromstring(daemon.pool_xml)
+    assert (pool.findtext("name"), pool.findtext("target/path")) == ("drover-state", "/var/lib/libvirt/drover")
+    claim = new_claim("run-a", U1, GIB, 1, now=1000)
+    assert _store(daemon).claim(claim, LIMITS)["granted"]
+    mark = {"state": "draining", "reason": "kernel", "by": "run-a", "since": "t0"}
+    daemon.volumes[MARK_VOLUME] = json.dumps(mark).encode()
+    state = host_state(FakeConn(daemon), FakeLibvirt, local=False)
+    assert state["maintenance"] == mark and [c["name"] for c in state["claims"]] == [claim.name]
+
+
+def test_a_remote_mark_that_is_not_valid_names_the_host():
+    daemon = FakeDaemon(total_kib=4 * GIB, cpus=2)
+    daemon.volumes[MARK_VOLUME] = b'{"state": "sleeping"}'
+    with pytest.raises(DroverError, match="maintenance mark .*maintenance.json on qemu.tcp://hv2/system is not valid"):
+        remote_mark(FakeConn(daemon), FakeLibvirt)
+    daemon.volumes[MARK_VOLUME] = b"x" * (store_mod._READ_LIMIT + 1)
+    with pytest.raises(DroverError, match="larger than"):
+        remote_mark(FakeConn(daemon), FakeLibvirt)
+
+
+def test_a_mark_cleared_while_it_is_read_is_no_mark():
+    daemon = FakeDaemon(total_kib=4 * GIB, cpus=2)
+    daemon.volumes[MARK_VOLUME] = True  # listed, but gone when the download opens it
+
+    class Vanishing(FakePool):
+        def storageVolLookupByName(self, name):
+            del self.d.volumes[name]
+            return FakeVolume(self.d, name)
+
+    daemon.pool_made = True
+    assert remote_mark(FakeConn(daemon), FakeLibvirt, Vanishing(daemon)) is None

@@ -5,11 +5,15 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
 from ansible_collections.drover.libvirt.plugins.module_utils import _preflight_checks as pf
 from ansible_collections.drover.libvirt.plugins.module_utils._transfer_estimate import precopy
 from ansible_collections.drover.libvirt.plugins.module_utils._preflight_probes import parse_port_range
+from ansible_collections.drover.libvirt.plugins.module_utils._preflight_run import in_order
 
 SRC = {"host_uuid": "u-1", "libvirt_version": "11.3.0", "hypervisor_version": "10.0.2",
        "networks": [{"name": "prod", "active": True, "mtu": 9000}]}
@@ -99,6 +103,19 @@ def test_network_missing_inactive_mtu_and_bridge():
     bridge = [{"type": "bridge", "source": "br0"}]
     assert pf.check_network(dom(interfaces=bridge), SRC, dst(), "hv2", {"br0": 1500})["status"] == "pass"
     assert pf.check_network(dom(interfaces=bridge), SRC, dst(), "hv2", {})["status"] == "fail"
+
+
+def test_network_bridges_read_remotely_are_unknown_and_only_warn():
+    bridge = [{"type": "bridge", "source": "br0"}]
+    unknown = pf.check_network(dom(interfaces=bridge), SRC, dst(), "hv2", None)
+    assert unknown["status"] == "warn" and unknown["reason"].startswith("cannot tell whether bridge br0 exists on hv2")
+    device = pf.check_network(dom(interfaces=[{"type": "direct", "source": "eth1"}]), SRC, dst(), "hv2", None)
+    assert device["status"] == "warn" and "device eth1" in device["reason"]
+    both = bridge + [{"type": "network", "source": "prod"}]
+    missing = pf.check_network(dom(interfaces=both), SRC, dst(networks=[]), "hv2", None)
+    assert missing["status"] == "fail" and missing["reason"].startswith("network prod does not exist on hv2")
+    networks_only = pf.check_network(dom(interfaces=[{"type": "network", "source": "prod"}]), SRC, dst(), "hv2", None)
+    assert networks_only["status"] == "pass"
 
 
 def test_capacity_memory_vcpus_and_pending():
@@ -204,3 +221,29 @@ def test_port_range():
     for bad in ("0-10", "20-10", "x"):
         with pytest.raises(ValueError):
             parse_port_range(bad)
+
+
+def test_destinations_run_in_parallel_within_the_bound_and_keep_their_order():
+    three_at_once = threading.Barrier(3, timeout=5)  # breaks unless exactly three wait together
+    names = []
+
+    def work(index):
+        if index < 3:
+            three_at_once.wait()
+        time.sleep(0.03 * (6 - index))  # the later ones finish first
+        names.append(index)
+        return "dest%d" % index
+
+    assert in_order(work, list(range(6)), 3) == ["dest%d" % i for i in range(6)]
+    assert names != sorted(names) and in_order(work, [], 16) == []
+
+
+def test_the_first_error_in_destination_order_is_raised():
+    def work(index):
+        if index in (1, 2):
+            time.sleep(0.05 if index == 1 else 0)
+            raise ValueError("dest%d" % index)
+        return index
+
+    with pytest.raises(ValueError, match="dest1"):
+        in_order(work, [0, 1, 2, 3], 4)
