@@ -42,8 +42,6 @@ from ansible_collections.drover.libvirt.plugins.module_utils._errors import Drov
 # The collection's own state on each host: claims and the maintenance mark.
 STATE_POOL = "drover-state"
 STATE_DIR = "/var/lib/libvirt/drover"
-# The claims pool of earlier releases (its directory is inside STATE_DIR); never storage for guests.
-LEGACY_CLAIM_POOL = "drover-claims"
 _ATTEMPTS = 5
 _READ_LIMIT = 64 * 1024
 

@@ -95,10 +95,11 @@ def _unique(names):
 
 
 def domains_to_verify(fleet, hosts, moved):
-    """{before, running, shutoff}: the names of the domains on `hosts` before the moves.
+    """{before, running, shutoff, hosts}: the names of the domains on `hosts` before the moves.
 
     before: active ones, then persistent shut-off ones; shutoff: the persistent shut-off ones
-    and those the moves shut down (moved: per-domain results); running: the others, once each.
+    and those the moves shut down (moved: per-domain results); running: the others, once each;
+    hosts: where they can be now (`hosts` and every destination a move tried), the only hosts to read.
     """
     fleet = _mapping(fleet, "fleet")
     domains = [dom for host in hosts for dom in fleet[host]["domains"]]
@@ -106,7 +107,11 @@ def domains_to_verify(fleet, hosts, moved):
     off = [dom["name"] for dom in domains if not dom["active"] and dom["persistent"]]
     shutoff = off + [result["name"] for result in moved if result.get("status") == "shut_down"]
     before = active + off
-    return {"before": before, "running": _unique(name for name in before if name not in shutoff), "shutoff": shutoff}
+    # Where these domains can be now: their hosts, and every destination a move tried.
+    touched = list(hosts) + [t.get("destination") for result in moved for t in result.get("tries") or []] \
+        + [result.get("to") for result in moved]
+    return {"before": before, "running": _unique(name for name in before if name not in shutoff), "shutoff": shutoff,
+            "hosts": _unique(host for host in touched if host)}
 
 
 def outcome(moved, plan, verified=None, skip_unplaced=False, stopped=None):

@@ -131,8 +131,11 @@ def explain_failure(libvirt):
     return explain
 
 
-def read_remote(libvirt, host):
-    """{hypervisor, domains} of one remote host, as hypervisor_info returns them, on a connection of its own."""
+def read_remote(libvirt, host, libvirt_qemu=None, names=None):
+    """{hypervisor, domains} of one remote host, as hypervisor_info returns them, on a connection of its own.
+
+    names: only these domains; libvirt_qemu: ping the guest agents (None: no ping).
+    """
     conn = libvirt.open(host["uri"])
     try:
         # A link that dies mid-read fails the calls within seconds instead of hanging on TCP.
@@ -140,7 +143,8 @@ def read_remote(libvirt, host):
             conn.setKeepAlive(KEEPALIVE_INTERVAL, KEEPALIVE_COUNT)
         except libvirt.libvirtError:
             pass  # a daemon without keepalive: the deadline still bounds the wait
-        hypervisor, domains = gather(conn, libvirt, None, False)
+        hypervisor, domains = gather(conn, libvirt, libvirt_qemu, False, ping_agents=libvirt_qemu is not None,
+                                     names=names)
         return {"hypervisor": hypervisor, "domains": domains}
     finally:
         try:
@@ -149,7 +153,7 @@ def read_remote(libvirt, host):
             pass
 
 
-def read_fleet(libvirt, hosts, concurrency, timeout, local_name, read_local):
+def read_fleet(libvirt, hosts, concurrency, timeout, local_name, read_local, read_one=read_remote):
     """The fleet: every remote host read in parallel while read_local() reads this one (`local_name`).
 
     A remote host that fails or does not answer in time is unreachable, not fatal; this host's
@@ -163,7 +167,7 @@ def read_fleet(libvirt, hosts, concurrency, timeout, local_name, read_local):
     outcomes = []
 
     def read_remote_hosts():
-        outcomes.extend(run_with_deadline(hosts, lambda host: read_remote(libvirt, host), concurrency, timeout))
+        outcomes.extend(run_with_deadline(hosts, lambda host: read_one(libvirt, host), concurrency, timeout))
 
     thread = threading.Thread(target=read_remote_hosts, name="drover-fleet", daemon=True)
     thread.start()

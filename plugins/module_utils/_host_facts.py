@@ -26,7 +26,7 @@ from ansible_collections.drover.libvirt.plugins.module_utils._domain_facts impor
 from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_enums import (
     DIRTYRATE_MEASURED, JOB_CANCELLED, JOB_COMPLETED, JOB_FAILED, JOB_NONE, JOB_TYPE_NAMES, STATE_NAMES, version_text)
 from ansible_collections.drover.libvirt.plugins.module_utils._claim_store import (
-    LEGACY_CLAIM_POOL, STATE_POOL, read_local_claims, remote_claims, state_pool)
+    STATE_POOL, read_local_claims, remote_claims, state_pool)
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
 from ansible_collections.drover.libvirt.plugins.module_utils._maintenance import read_mark, remote_mark
 from ansible_collections.drover.libvirt.plugins.module_utils._uri import parse_uri
@@ -104,7 +104,7 @@ def _storage(conn, local):
     mounts = mount_types() if local else {}
     pools = []
     for pool in conn.listAllStoragePools(0):
-        if pool.name() in (STATE_POOL, LEGACY_CLAIM_POOL):
+        if pool.name() == STATE_POOL:
             continue  # the collection's own bookkeeping, not storage for guests
         root = ET.fromstring(pool.XMLDesc(0))
         kind = root.get("type")

@@ -70,8 +70,8 @@ options:
     default: 30
   domains:
     description:
-      - Only report these domains of this hypervisor. The hypervisor's memory and vCPU totals still
-        count every domain. Other hosts always report all their domains.
+      - Only report these domains, on every host read. The hypervisors' memory and vCPU totals still
+        count every domain.
     type: list
     elements: str
   dirty_rate_seconds:
@@ -82,8 +82,8 @@ options:
     default: 0
   agent_ping:
     description:
-      - Ping the guest agent of every running domain of this hypervisor that has an agent channel;
-        other hosts' domains are not pinged.
+      - Ping the guest agent of every running domain that has an agent channel, on every host read
+        (through libvirt, so over the remote connections too).
     type: bool
     default: false
 seealso:
@@ -129,7 +129,7 @@ unreachable_hosts:
 """
 
 from ansible_collections.drover.libvirt.plugins.module_utils._argspec import LOCAL_FACTS_OPTIONS, TRANSPORT
-from ansible_collections.drover.libvirt.plugins.module_utils._fleet_read import read_fleet, remote_hosts
+from ansible_collections.drover.libvirt.plugins.module_utils._fleet_read import read_fleet, read_remote, remote_hosts
 from ansible_collections.drover.libvirt.plugins.module_utils._host_facts import module_facts
 from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_module import LibvirtModule
 
@@ -153,8 +153,11 @@ def main():
         conn = module.connect(params["uri"], "hypervisor")
         local_name = params["local_name"] or conn.getHostname()
         hosts = remote_hosts(params["hosts"], params["host_names"], params["transport"], local_name)
+        names = set(params["domains"]) if params["domains"] is not None else None
         result = read_fleet(module.libvirt, hosts, params["concurrency"], params["timeout"], local_name,
-                            lambda: module_facts(module, conn))
+                            lambda: module_facts(module, conn),
+                            lambda lv, host: read_remote(lv, host, module.libvirt_qemu if params["agent_ping"] else None,
+                                                         names))
         # Not "unreachable": Ansible takes a result with a true "unreachable" for an unreachable task host.
         return {"changed": False, "fleet": result["fleet"], "unreachable_hosts": result["unreachable"]}
 

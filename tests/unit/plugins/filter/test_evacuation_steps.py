@@ -74,9 +74,11 @@ def test_domains_to_verify():
                                  {"name": "off1", "active": False, "persistent": True},
                                  {"name": "gone", "active": False, "persistent": False}]},
              "hv3": {"domains": [{"name": "s", "active": True, "persistent": True}, {"name": "b", "active": True}]}}
-    moved = [{"name": "s", "status": "shut_down"}, {"name": "b", "status": "migrated"}]
+    moved = [{"name": "s", "status": "shut_down"},
+             {"name": "b", "status": "migrated", "to": "hv4", "tries": [{"destination": "hv2"}, {"destination": "hv4"}]}]
     assert plugin.evacuation_domains(fleet, ["hv1", "hv3"], moved) == {
-        "before": ["b", "s", "b", "off1"], "running": ["b"], "shutoff": ["off1", "s"]}
+        "before": ["b", "s", "b", "off1"], "running": ["b"], "shutoff": ["off1", "s"],
+        "hosts": ["hv1", "hv3", "hv2", "hv4"]}
 
 
 def test_outcome_joins_moves_left_out_domains_and_verdicts():

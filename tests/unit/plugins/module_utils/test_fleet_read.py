@@ -124,15 +124,15 @@ def test_assembly_has_the_fleet_facts_filters_shape():
     assert set(fleet_from_results(looped)) == set(result) and fleet_from_results(looped)["fleet"]["hv2"]["hypervisor"]
 
 
-def test_read_fleet_puts_this_hypervisor_first_and_never_fails_for_another(monkeypatch):
+def test_read_fleet_puts_this_hypervisor_first_and_never_fails_for_another():
     def read_remote(libvirt, host):
         if host["name"] == "hv3":
             raise FakeLibvirtError("Failed to connect socket")
         return {"hypervisor": {"hostname": host["name"]}, "domains": []}
 
-    monkeypatch.setattr(fr, "read_remote", read_remote)
     hosts = [{"name": "hv2", "uri": "qemu+tcp://a/system"}, {"name": "hv3", "uri": "qemu+tcp://b/system"}]
-    result = fr.read_fleet(FakeLibvirt, hosts, 16, 5, "hv1", lambda: {"hypervisor": {"hostname": "hv1"}, "domains": []})
+    result = fr.read_fleet(FakeLibvirt, hosts, 16, 5, "hv1", lambda: {"hypervisor": {"hostname": "hv1"}, "domains": []},
+                           read_remote)
     assert list(result["fleet"]) == ["hv1", "hv2"]
     assert result["unreachable"] == [{"host": "hv3", "reason": "cannot read hv3 at qemu+tcp://b/system: "
                                                                "Failed to connect socket"}]
