@@ -10,13 +10,14 @@ COLLECTION := build/ansible_collections/drover/libvirt
 SANITY_ROOT := /tmp/drover.libvirt-sanity-$(shell echo '$(CURDIR)' | md5sum | cut -c1-8)
 SANITY_TREE := $(SANITY_ROOT)/ansible_collections/drover/libvirt
 
-.PHONY: help deps tools venv collection lab lab-down demo test unit sanity lint integration molecule clean
+.PHONY: help deps tools venv collection lab lab-down demo test unit sanity lint integration molecule clean bench
 
 help:
 	@echo "make demo         install, bring up the lab, evacuate hv1 (4 guests) live, show the report"
 	@echo "make test         install, then unit, sanity, lint, integration (lab) and Molecule"
 	@echo "make lab          bring up the lab (3 hypervisors, 4 guests on hv1)"
 	@echo "make lab-down     remove everything the lab created"
+	@echo "make bench        measure on the lab: evacuation time against fleet size (3, 12, 30 hosts); the planner"
 	@echo "make unit|sanity|lint|integration|molecule   one stage of make test"
 	@echo "                 (unit, sanity and lint need neither root nor the lab)"
 
@@ -83,6 +84,11 @@ integration: venv collection
 
 molecule: venv collection
 	cd extensions && molecule test --all
+
+# Long measurements, outside make test; results in bench/results.json.
+bench: venv collection
+	python bench/scale.py
+	python bench/planner_scale.py
 
 clean:
 	-lab/lab down
