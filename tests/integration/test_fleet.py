@@ -250,11 +250,12 @@ def test_a_host_that_is_down_before_the_run_is_reported_and_not_used(tmp_path):
     output = proc.communicate(timeout=900)[0]
     rep = report(str(tmp_path))
     assert [u["host"] for u in rep["unreachable"]] == ["hv3"], output[-3000:]
-    assert "hv3" in output and "could not be read" in output
+    assert "Not read, so not drained and not used as destinations: hv3: " in output
     assert rep["ok"] is True and proc.returncode == 0, output[-3000:]
     for r in rep["results"]:
         assert r["status"] == "migrated" and r["to"] == "hv2"
-        assert r["verify"]["ok"] is True and "hv3 could not be read" in r["verify"]["reason"]
+        # Verification reads the hosts the run touched (hv1, hv2), so hv3 being down does not blur it.
+        assert r["verify"] == {"ok": True, "reason": "running on hv2"}
         assert where(r["name"], ["hv1", "hv2"]) == ["hv2"]
 
 
