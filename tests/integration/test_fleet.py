@@ -324,3 +324,29 @@ def test_two_hosts_drained_in_one_run_drain_at_once_within_the_caps(tmp_path):
     assert overlap, "moves off hv1 and hv2 ran at the same time: %s" % spans
     for name in spans:
         assert_runs_only_on(name, "hv3")
+
+
+def test_a_host_to_drain_that_is_down_fails_its_own_evacuation_and_says_so(tmp_path):
+    guests("hv1", ["k1"], vcpus=1)
+    os.kill(daemon_pid("hv2", "sshd"), signal.SIGKILL)
+    proc = start_evacuation("hv1,hv2", str(tmp_path))
+    output = proc.communicate(timeout=900)[0]
+    assert proc.returncode != 0, "hv2 was not drained, and the run says so"
+    rep = report(str(tmp_path))
+    assert rep["status"] == "finished" and rep["ok"] is False, output[-3000:]
+    assert [u["host"] for u in rep["unreachable"]] == ["hv2"]
+    assert [(r["name"], r["status"], r["to"]) for r in rep["results"]] == [("k1", "migrated", "hv3")]
+    assert "hv2 could not be read" in output
+    assert_runs_only_on("k1", "hv3")
+
+
+def test_the_only_host_to_drain_down_leaves_a_report_and_changes_nothing(tmp_path):
+    guests("hv2", ["m1"], vcpus=1)
+    os.kill(daemon_pid("hv2", "sshd"), signal.SIGKILL)
+    proc = start_evacuation("hv2", str(tmp_path))
+    output = proc.communicate(timeout=900)[0]
+    assert proc.returncode != 0
+    rep = report(str(tmp_path))
+    assert rep["status"] == "stopped" and "no host to drain could be read" in rep["stopped"], output[-3000:]
+    assert rep["results"] == [] and [u["host"] for u in rep["unreachable"]] == ["hv2"]
+    assert where("m1", HOSTS) == ["hv2"]
