@@ -83,8 +83,8 @@ def main():
     keys = ("check_cold_s", "check_warm_s", "real_s")
     print("%-6s %-9s %-14s %-14s %-10s" % ("hosts", "lab up s", "check cold s", "check warm s", "real s"))
     for row in rows:
-        print("%-6d %-9s %-14s %-14s %-10s" % (row["hosts"], row["lab_up_s"], row["check_cold_s"],
-                                              row["check_warm_s"], row["real_s"]))
+        print("%-6d %-9s %-14s %-14s %-10s"
+              % (row["hosts"], row["lab_up_s"], row["check_cold_s"], row["check_warm_s"], row["real_s"]))
     scale = {"rows": rows, "ratio_largest_to_smallest": {}, "per_host_s": {}, "extrapolated_%d_hosts_s" % EXTRAPOLATE_TO: {}}
     for key in keys:
         scale["ratio_largest_to_smallest"][key] = round(rows[-1][key] / rows[0][key], 2)

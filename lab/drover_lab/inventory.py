@@ -1,16 +1,12 @@
-#!/usr/bin/env python3
-"""The lab's hypervisors as an Ansible inventory script: hv1..hvN at DROVER_LAB_NET.N.
+"""The lab's hypervisors as an Ansible inventory (run by lab/inventory/lab_hosts): hv1..hvN at DROVER_LAB_NET.N.
 
 N is the number of hosts `lab/lab up --hosts N` made (read from the lab's network namespaces),
 3 when the lab is down, so playbooks, Molecule and the tests always see the lab as it is.
 """
 import json
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # lab/: the drover_lab package
-
-from drover_lab.config import host_ip, host_name, present_hosts  # noqa: E402  pylint: disable=wrong-import-position
+from drover_lab.config import host_ip, host_name, present_hosts
 
 DEFAULT_HOSTS = 3
 
