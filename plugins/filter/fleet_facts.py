@@ -24,6 +24,11 @@ options:
     type: list
     elements: dict
     required: true
+  pings:
+    description:
+      - Inventory host to the registered result of a ping, for hosts left out of the loop because they did
+        not answer it (with C(ignore_unreachable)); those with an unreachable result are listed as unreachable.
+    type: dict
 """
 
 EXAMPLES = r"""
@@ -63,9 +68,9 @@ from ansible_collections.drover.libvirt.plugins.module_utils._errors import Drov
 from ansible_collections.drover.libvirt.plugins.module_utils._facts_schema import fleet_from_results
 
 
-def fleet_facts(results):
+def fleet_facts(results, pings=None):
     try:
-        return fleet_from_results(results)
+        return fleet_from_results(results, pings)
     except DroverError as exc:
         raise AnsibleFilterError("fleet_facts: %s" % exc.msg) from exc
 

@@ -155,7 +155,7 @@ def read_claims(host, facts):
     return out
 
 
-def fleet_from_results(results):
+def fleet_from_results(results, pings=None):
     """Split the results of hypervisor_info run on each host of a loop into what could be read and what not.
 
     results: the `results` of a looped, registered hypervisor_info task (`item` is the inventory
@@ -174,6 +174,10 @@ def fleet_from_results(results):
             unreachable.append({"host": host, "reason": " ".join(str(reason).split())})
         else:
             fleet[host] = result
+    read = set(fleet) | {entry["host"] for entry in unreachable}
+    for host, ping in sorted((pings or {}).items()):
+        if str(host) not in read and isinstance(ping, Mapping) and ping.get("unreachable"):
+            unreachable.append({"host": str(host), "reason": " ".join(str(ping.get("msg") or "unreachable").split())})
     return {"fleet": fleet, "unreachable": unreachable}
 
 

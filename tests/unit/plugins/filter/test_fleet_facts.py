@@ -47,3 +47,12 @@ def test_placement_with_hosts_not_read_marks_what_it_cannot_confirm():
     assert "not found on the hosts that answered; hv3 could not be read" == by_name["gone"]["reason"]
     plain = {r["name"]: r for r in placement_check(fleet, names=["web1", "gone"])}
     assert "unread_hosts" not in plain["web1"] and plain["gone"]["reason"] == "not found on any host"
+
+
+def test_hosts_that_did_not_answer_a_ping_are_unreachable_once():
+    results = [{"item": "hv1", "hypervisor": HV, "domains": []}]
+    pings = {"hv2": {"unreachable": True, "msg": "ssh: connect to host 10.0.0.2 port 22: Connection refused"},
+             "hv1": {"ping": "pong"}}
+    out = fleet_facts(results, pings)
+    assert list(out["fleet"]) == ["hv1"]
+    assert out["unreachable"] == [{"host": "hv2", "reason": "ssh: connect to host 10.0.0.2 port 22: Connection refused"}]
