@@ -46,10 +46,10 @@ def evacuation_domains(fleet, hosts, moved=None):
     return _call("evacuation_domains", steps.domains_to_verify, fleet, hosts, moved or [])
 
 
-def evacuation_outcome(moved, plan, verified=None, skip_unplaced=False, stopped=None):
+def evacuation_outcome(moved, plan, verified=None, skip_unplaced=False, stopped=None, silent_hosts=None):
     """Per-domain results of an evacuation and whether it succeeded."""
     return _call("evacuation_outcome", steps.outcome, moved, plan, verified=verified, skip_unplaced=skip_unplaced,
-                 stopped=stopped)
+                 stopped=stopped, silent_hosts=silent_hosts)
 
 
 class FilterModule:

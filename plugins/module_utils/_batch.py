@@ -24,7 +24,7 @@ from ansible_collections.drover.libvirt.plugins.module_utils._domain_presence im
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
 from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_module import describe
 from ansible_collections.drover.libvirt.plugins.module_utils._live_migration import LiveMigration
-from ansible_collections.drover.libvirt.plugins.module_utils._migration_options import MigrationOptions
+from ansible_collections.drover.libvirt.plugins.module_utils._migration_options import MigrationOptions, claim_settings
 from ansible_collections.drover.libvirt.plugins.module_utils._migration_rules import where_after_failure
 from ansible_collections.drover.libvirt.plugins.module_utils._schedule import Slots, single_source_caps, start_now
 from ansible_collections.drover.libvirt.plugins.module_utils._uri import destination_uri
@@ -120,9 +120,9 @@ class BatchMover:
             raise DroverError("wait_for_capacity must be 0 or more seconds, got %r" % p["wait_for_capacity"])
         self.connections = connections or SharedConnections(module)
         # One run id for every move of the batch, so its claims are known as this run's.
-        claims = p.get("claims")
-        self.claims = dict(claims, run_id=claims.get("run_id") or new_run_id()) \
-            if claims and claims.get("enabled", True) else None
+        # Checked here, before any move starts, so a bad setting changes nothing.
+        claims = claim_settings(p.get("claims"))
+        self.claims = dict(claims, run_id=claims.get("run_id") or new_run_id()) if claims else None
         # A slot at a destination frees when a move there ends; a claim of this run left by a dead
         # process frees when it expires. Waiting longer than that cannot help.
         self.busy_wait = (self.claims or {}).get("ttl", 600) + 60

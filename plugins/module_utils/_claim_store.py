@@ -186,10 +186,14 @@ class ClaimStore:
                 self._write(pool, claim)
             except self.lv.libvirtError as exc:
                 raise DroverError("cannot write the capacity claim %s: %s" % (claim.name, exc.get_error_message()))
-            # Claims first, domains second: a claim released after its domain arrived is then
-            # seen either as a claim or as an active domain, never as neither.
-            all_claims = self.claims(pool)
-            host_room, present = self.room(limits)
+            try:
+                # Claims first, domains second: a claim released after its domain arrived is then
+                # seen either as a claim or as an active domain, never as neither.
+                all_claims = self.claims(pool)
+                host_room, present = self.room(limits)
+            except self.lv.libvirtError:
+                self._delete(pool, claim.name)  # best effort: otherwise it expires
+                raise
             if claim.uuid in present:
                 self._delete(pool, claim.name)
                 return {"granted": True, "busy": False, "reason": "the domain is already active there",

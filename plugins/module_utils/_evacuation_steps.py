@@ -114,7 +114,17 @@ def domains_to_verify(fleet, hosts, moved):
             "hosts": _unique(host for host in touched if host)}
 
 
-def outcome(moved, plan, verified=None, skip_unplaced=False, stopped=None):
+def _left(entry, status, reason, verdicts):
+    """A result for a planned domain that has none from a move, with the keys the reports read."""
+    left = {"name": entry["domain"], "from": entry["source"], "to": None, "status": status, "method": None,
+            "attempts": 0, "downtime_ms": None, "duration_ms": None, "bytes": None, "overhead_ms": None,
+            "started_at": None, "finished_at": None, "error": reason}
+    if entry["domain"] in verdicts:
+        left["verify"] = verdicts[entry["domain"]]
+    return left
+
+
+def outcome(moved, plan, verified=None, skip_unplaced=False, stopped=None, silent_hosts=None):
     """{results, ok}: one result per domain of the drained hosts, sorted by name, and the verdict.
 
     results: the moves' results, then the domains left out on purpose (the plan's skipped, and
@@ -123,7 +133,10 @@ def outcome(moved, plan, verified=None, skip_unplaced=False, stopped=None):
     verified domain passed, and the run was not stopped.
 
     stopped: why the run stopped early (a failed task), or None. Then every planned domain
-    without a move result is reported skipped with that reason: it was left where it is.
+    without a move result is reported skipped with that reason: it was left where it is. When
+    silent_hosts: drained hosts whose move step returned no per-domain results (the host went away,
+    the module died). When the run was not stopped, their planned domains without a result are
+    reported failed, location unknown, and ok is false: never as if they had moved.
     plan may be None when the run stopped before planning.
     """
     plan = _mapping(plan if plan is not None else {"moves": [], "unplaced": [], "skipped": []}, "plan")
@@ -134,22 +147,24 @@ def outcome(moved, plan, verified=None, skip_unplaced=False, stopped=None):
         results.append(dict(result, verify=verdicts[result["name"]]) if result["name"] in verdicts else dict(result))
     left_out = [(entry, entry["reason"]) for entry in (list(plan["unplaced"]) if skip_unplaced else [])
                 + list(plan["skipped"])]
+    done = {result["name"] for result in moved}
+    unreported = [entry for entry in plan["moves"] if entry["domain"] not in done]
     if stopped:
-        done = {result["name"] for result in moved}
-        left_out += [(entry, "not moved: the run stopped (%s)" % stopped) for entry in plan["moves"]
-                     if entry["domain"] not in done]
+        left_out += [(entry, "not moved: the run stopped (%s)" % stopped) for entry in unreported]
         left_out += [(entry, "cannot move: %s; the run stopped (%s)" % (entry["reason"], stopped))
                      for entry in ([] if skip_unplaced else plan["unplaced"]) if entry["domain"] not in done]
     for entry, reason in left_out:
-        # The keys of a move_domains result that the reports read.
-        left = {"name": entry["domain"], "from": entry["source"], "to": None, "status": "skipped", "method": None,
-                "attempts": 0, "downtime_ms": None, "duration_ms": None, "bytes": None, "overhead_ms": None,
-                "started_at": None, "finished_at": None, "error": reason}
-        if entry["domain"] in verdicts:
-            left["verify"] = verdicts[entry["domain"]]
-        results.append(left)
+        results.append(_left(entry, "skipped", reason, verdicts))
+    lost = [] if stopped else [entry for entry in unreported if entry["source"] in set(silent_hosts or ())]
+    if lost:
+        # The run went on, but the move on its host returned nothing for it: it is not known to
+        # have moved, and never reported as if it had.
+        for entry in lost:
+            left = _left(entry, "failed", "no result from the move on %s; where it is now: see verify"
+                         % entry["source"], verdicts)
+            results.append(dict(left, location="unknown"))
     # Jinja's sort, which the role used, ignores case.
     results.sort(key=lambda r: r["name"].lower() if isinstance(r["name"], str) else r["name"])
-    ok = (not stopped and not any(result.get("status") == "failed" for result in moved)
+    ok = (not stopped and not lost and not any(result.get("status") == "failed" for result in moved)
           and not any(not entry.get("ok") for entry in verified))
     return {"results": results, "ok": ok}

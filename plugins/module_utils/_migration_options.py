@@ -65,10 +65,10 @@ class MigrationOptions:
             tls=p["tls"], postcopy_recovery_wait=p["postcopy_recovery_wait"], copy_storage=p["copy_storage"],
             copy_disks=tuple(p["copy_disks"] or ()), cdrom=p["cdrom"],
             remove_source_volumes=p["remove_source_volumes"], poll_interval=p["poll_interval"],
-            claims=_claim_settings(p.get("claims")))
+            claims=claim_settings(p.get("claims")))
 
 
-def _claim_settings(claims):
+def claim_settings(claims):
     """The claim settings, checked; None when claims are off."""
     if not claims or not claims.get("enabled", True):
         return None

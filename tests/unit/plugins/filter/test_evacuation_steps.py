@@ -111,3 +111,13 @@ def test_a_stopped_run_reports_every_planned_domain_it_did_not_move():
 def test_a_run_stopped_before_planning_reports_nothing_moved():
     out = plugin.evacuation_outcome([], None, stopped="Plan: no host to drain could be read")
     assert out == {"results": [], "ok": False}
+
+
+def test_a_host_whose_move_returned_nothing_is_never_reported_as_moved():
+    moved = [{"name": "c", "from": "hv3", "to": "hv2", "status": "migrated"}]
+    out = plugin.evacuation_outcome(moved, PLAN, silent_hosts=["hv1"])
+    by_name = {r["name"]: r for r in out["results"]}
+    assert out["ok"] is False
+    assert by_name["b"]["status"] == "failed" and by_name["b"]["location"] == "unknown" and by_name["b"]["to"] is None
+    assert by_name["b"]["error"].startswith("no result from the move on hv1")
+    assert by_name["c"]["status"] == "migrated"

@@ -60,3 +60,11 @@ def test_waiting_has_an_end(monkeypatch):
 def test_a_negative_wait_is_refused_by_name():
     with pytest.raises(DroverError, match="wait_for_capacity"):
         ScriptedMover(_Module(_moves(1), wait_for_capacity=-1))
+
+
+@pytest.mark.parametrize("claims, message", [({"run_id": "a b"}, "run_id"), ({"ttl": 0}, "claims.ttl"),
+                                             ({"max_inbound": 0}, "claims.max_inbound"),
+                                             ({"memory_headroom_pct": 100}, "memory_headroom_pct")])
+def test_bad_claim_settings_are_refused_before_any_move(claims, message):
+    with pytest.raises(DroverError, match=message):
+        ScriptedMover(_Module(_moves(1), claims=dict({"enabled": True}, **claims)))

@@ -402,3 +402,16 @@ def test_a_mark_cleared_while_it_is_read_is_no_mark():
 
     daemon.pool_made = True
     assert remote_mark(FakeConn(daemon), FakeLibvirt, Vanishing(daemon)) is None
+
+
+def test_a_claim_written_then_cut_off_by_an_error_is_taken_back():
+    daemon = FakeDaemon(total_kib=4 * GIB, cpus=2)
+
+    class Failing(FakeConn):
+        def listAllDomains(self, flags):  # noqa: N802
+            raise FakeError("Cannot recv data: Connection reset by peer")
+
+    store = ClaimStore(Failing(daemon), FakeLibvirt, clock=lambda: 1000.0, sleep=lambda s: None)
+    with pytest.raises(FakeError):
+        store.claim(new_claim("run-a", U1, GIB, 1, now=1000), LIMITS)
+    assert daemon.volumes == {}
