@@ -90,10 +90,15 @@ class Allocation(threading.Thread):
         self.join()
 
 
-def start_evacuation(host, report_dir, inventory=None, check=False, **role_vars):
-    """ansible-playbook evacuate.yml -l host in the background; returns the process."""
+def start_evacuation(host, report_dir, inventory=None, check=False, as_text=(), **role_vars):
+    """ansible-playbook evacuate.yml -l host in the background; returns the process.
+
+    as_text: "key=value" extra vars, which arrive as strings, as from -e or an AWX text survey.
+    """
     extra = dict(COMMON, evacuate_report_dir=report_dir, **role_vars)
     cmd = ["ansible-playbook", os.path.join(ROOT, "playbooks", "evacuate.yml"), "-l", host, "-e", json.dumps(extra)]
+    for pair in as_text:
+        cmd += ["-e", pair]
     if check:
         cmd.append("--check")
     if inventory:
@@ -305,10 +310,13 @@ def test_a_claim_left_by_a_killed_run_blocks_until_it_expires(tmp_path):
 def test_two_hosts_drained_in_one_run_drain_at_once_within_the_caps(tmp_path):
     guests("hv1", ["g1", "g2"], vcpus=1)
     guests("hv2", ["h1", "h2"], vcpus=1)
-    proc = start_evacuation("hv1,hv2", str(tmp_path), evacuate_max_parallel=2, evacuate_max_per_destination=2)
+    proc = start_evacuation("hv1,hv2", str(tmp_path), evacuate_max_parallel=2, evacuate_max_per_destination=2,
+                            as_text=("evacuate_run_id=text-run-1", "evacuate_claim_ttl=300",
+                                     "evacuate_wait_for_capacity=10"))
     output = proc.communicate(timeout=900)[0]
     assert proc.returncode == 0, output[-3000:]
     rep = report(str(tmp_path))
+    assert rep["run_id"] == "text-run-1"
     assert rep["plan"]["caps"]["sources_at_once"] == 2 and rep["plan"]["caps"]["max_per_source"] == 1
     spans = {r["name"]: (r["started_at"], r["finished_at"], r["from"]) for r in rep["results"]}
     assert sorted(spans) == ["g1", "g2", "h1", "h2"]
@@ -338,6 +346,17 @@ def test_a_host_to_drain_that_is_down_fails_its_own_evacuation_and_says_so(tmp_p
     assert [(r["name"], r["status"], r["to"]) for r in rep["results"]] == [("k1", "migrated", "hv3")]
     assert "hv2 could not be read" in output
     assert_runs_only_on("k1", "hv3")
+
+
+def test_bad_claim_settings_as_text_are_refused_before_anything_changes(tmp_path):
+    guests("hv1", ["n1"], vcpus=1)
+    for bad in ("evacuate_run_id=a;b", "evacuate_claim_ttl=0", "evacuate_claim_ttl=ten", "evacuate_wait_for_capacity=-1"):
+        proc = start_evacuation("hv1", str(tmp_path), as_text=(bad,))
+        output = proc.communicate(timeout=300)[0]
+        assert proc.returncode != 0 and "Nothing was changed" in output, output[-2000:]
+        assert "got '%s'" % bad.split("=", 1)[1] in output
+        assert where("n1", HOSTS) == ["hv1"] and not os.path.exists(os.path.join(STATE, "hv1", "lib", "drover",
+                                                                                   "maintenance.json"))
 
 
 def test_the_only_host_to_drain_down_leaves_a_report_and_changes_nothing(tmp_path):
