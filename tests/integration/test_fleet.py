@@ -354,7 +354,7 @@ def test_bad_claim_settings_as_text_are_refused_before_anything_changes(tmp_path
         proc = start_evacuation("hv1", str(tmp_path), as_text=(bad,))
         output = proc.communicate(timeout=300)[0]
         assert proc.returncode != 0 and "Nothing was changed" in output, output[-2000:]
-        assert "got '%s'" % bad.split("=", 1)[1] in output
+        assert "got '%s')" % bad.split("=", 1)[1] in output  # the value, as the message names it
         assert where("n1", HOSTS) == ["hv1"] and not os.path.exists(os.path.join(STATE, "hv1", "lib", "drover",
                                                                                    "maintenance.json"))
 
