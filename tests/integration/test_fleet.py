@@ -103,7 +103,8 @@ def start_evacuation(host, report_dir, inventory=None, check=False, as_text=(), 
         cmd.append("--check")
     if inventory:
         cmd += ["-i", os.path.join(ROOT, "lab", "inventory"), "-i", inventory]
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"))
+    # No SSH connection kept from an earlier run: a test that stops a host's sshd must find it down.
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_SSH_ARGS="-o ControlMaster=no")
     return subprocess.Popen(cmd, cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
