@@ -358,8 +358,8 @@ def test_bad_claim_settings_as_text_are_refused_before_anything_changes(tmp_path
         # Refused by the argument spec (a value that is not a number) or by the role's own check.
         assert proc.returncode != 0 and name in output and ("'%s'" % value) in output, output[-2000:]
         assert "Nothing was changed" in output or "Validation of arguments failed" in output, output[-2000:]
-        assert where("n1", HOSTS) == ["hv1"] and not os.path.exists(os.path.join(STATE, "hv1", "lib", "drover",
-                                                                                   "maintenance.json"))
+        mark = os.path.join(STATE, "hv1", "lib", "drover", "maintenance.json")
+        assert where("n1", HOSTS) == ["hv1"] and not os.path.exists(mark)
 
 
 def test_the_only_host_to_drain_down_leaves_a_report_and_changes_nothing(tmp_path):
