@@ -64,6 +64,10 @@ def plan_lines(plan):
     plan = _mapping(plan, "plan")
     lines = ["%d moves in %d waves, about %s s; %d cannot move; %d not selected" % (
         len(plan["moves"]), len(plan["waves"]), plan["estimated_seconds"], len(plan["unplaced"]), len(plan["skipped"]))]
+    if plan.get("hosts_not_read"):
+        lines.append("%d hosts of the group not read: those read have room enough (%s)" % (
+            len(plan["hosts_not_read"]), ", ".join(plan["hosts_not_read"][:10])
+            + (", ..." if len(plan["hosts_not_read"]) > 10 else "")))
     for m in plan["moves"]:
         lines.append("wave %d: %s %s -> %s (%s%s, ~%s s)" % (
             m["wave"], m["domain"], m["source"], m["destination"], m["method"],

@@ -17,6 +17,7 @@ import threading
 import time
 
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
+from ansible_collections.drover.libvirt.plugins.module_utils._fleet_sample import read_sampled
 from ansible_collections.drover.libvirt.plugins.module_utils._host_facts import gather
 from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_module import (
     KEEPALIVE_COUNT, KEEPALIVE_INTERVAL, describe)
@@ -153,26 +154,53 @@ def read_remote(libvirt, host, libvirt_qemu=None, names=None):
             pass
 
 
-def read_fleet(libvirt, hosts, concurrency, timeout, local_name, read_local, read_one=read_remote):
-    """The fleet: every remote host read in parallel while read_local() reads this one (`local_name`).
+def read_fleet(libvirt, hosts, concurrency, timeout, local_name, read_local, read_one=read_remote, sample=None):
+    """The fleet: remote hosts read in parallel while read_local() reads this one (`local_name`).
 
     A remote host that fails or does not answer in time is unreachable, not fatal; this host's
-    own read failing is (the task runs here).
+    own read failing is (the task runs here). sample: checked settings (_fleet_sample) to read
+    only enough hosts, or None to read them all; the hosts left unread are in "not_read".
     """
     low, high = CONCURRENCY_RANGE
     if not low <= concurrency <= high:
         raise DroverError("concurrency must be between %d and %d, got %d" % (low, high, concurrency))
     if not timeout > 0:
         raise DroverError("timeout must be more than 0 seconds, got %r" % (timeout,))
-    outcomes = []
+    by_name = {host["name"]: host for host in hosts}
+    local = {}
 
-    def read_remote_hosts():
-        outcomes.extend(run_with_deadline(hosts, lambda host: read_one(libvirt, host), concurrency, timeout))
+    def read_local_now():
+        local["facts"] = read_local()
 
-    thread = threading.Thread(target=read_remote_hosts, name="drover-fleet", daemon=True)
+    def local_facts():
+        thread.join()
+        if "facts" not in local:
+            raise local.get("error") or DroverError("this hypervisor's facts could not be read")
+        return local["facts"]
+
+    def read_batch(names):
+        return run_with_deadline([by_name[n] for n in names], lambda host: read_one(libvirt, host),
+                                 concurrency, timeout)
+
+    thread = threading.Thread(target=_keep_error(read_local_now, local), name="drover-local", daemon=True)
     thread.start()
-    local_facts = read_local()
-    thread.join()
-    result = assemble(hosts, outcomes, timeout, explain_failure(libvirt))
-    result["fleet"] = dict({local_name: local_facts}, **result["fleet"])
+    if sample is None:
+        outcomes, not_read = dict(zip(by_name, read_batch(list(by_name)))), []
+    else:
+        outcomes, not_read = read_sampled(list(by_name), read_batch, sample, (local_name, local_facts))
+    facts = local_facts()
+    read = [host for host in hosts if host["name"] in outcomes]
+    result = assemble(read, [outcomes[host["name"]] for host in read], timeout, explain_failure(libvirt))
+    result["fleet"] = dict({local_name: facts}, **result["fleet"])
+    result["not_read"] = not_read
     return result
+
+
+def _keep_error(work, holder):
+    """work() that keeps its exception in holder["error"], to raise it in the caller's thread."""
+    def run():
+        try:
+            work()
+        except Exception as exc:  # pylint: disable=broad-except  # re-raised by the caller
+            holder["error"] = exc
+    return run

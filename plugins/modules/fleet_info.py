@@ -86,6 +86,43 @@ options:
         (through libvirt, so over the remote connections too).
     type: bool
     default: false
+  sample:
+    description:
+      - Read only enough of O(hosts) to plan moving the running domains of O(sample.sources) away,
+        instead of every host. The sources are read first; the other hosts are read in an order
+        shuffled by O(sample.seed), a batch at a time, until at least O(sample.destinations) of them
+        answered and together have O(sample.margin) times the memory and vCPUs the sources' running
+        domains use (a host marked for maintenance counts no room). The cost of a drain then
+        depends on what it moves, not on the size of the group.
+      - Hosts not read are listed in RV(hosts_not_read); they are neither in RV(fleet) nor unreachable.
+      - Omitted, every host is read.
+    type: dict
+    suboptions:
+      sources:
+        description: Names (as in O(host_names)) of the hosts whose domains are to move; always read.
+        type: list
+        elements: str
+        default: []
+      destinations:
+        description: Read at least this many other hosts that answer.
+        type: int
+        default: 8
+      margin:
+        description: Room the hosts read must have, as a multiple of what the sources' running domains use; from V(1).
+        type: float
+        default: 2.0
+      seed:
+        description: Shuffles the reading order; give each run its own (for example its run id) to spread runs.
+        type: str
+        default: ""
+      reserved_memory_mib:
+        description: Memory per host kept for the host itself, left out of its room.
+        type: int
+        default: 0
+      vcpu_ratio:
+        description: vCPUs allowed per physical CPU when counting a host's room.
+        type: float
+        default: 1.0
 seealso:
   - module: drover.libvirt.hypervisor_info
   - module: drover.libvirt.preflight_info
@@ -117,6 +154,14 @@ fleet:
   type: dict
   sample: {hv1: {hypervisor: {hostname: hv1, bridges: [], maintenance: null}, domains: []},
            hv2: {hypervisor: {hostname: hv2, bridges: null, maintenance: null}, domains: []}}
+hosts_not_read:
+  description:
+    - With O(sample), the hosts of O(hosts) left unread because the hosts read were enough, in the order
+      they would have been read. Empty without O(sample).
+  returned: always
+  type: list
+  elements: str
+  sample: [hv7, hv3]
 unreachable_hosts:
   description:
     - One C({host, reason}) per host that could not be read, in the order of O(hosts); the same
@@ -130,6 +175,7 @@ unreachable_hosts:
 
 from ansible_collections.drover.libvirt.plugins.module_utils._argspec import LOCAL_FACTS_OPTIONS, TRANSPORT
 from ansible_collections.drover.libvirt.plugins.module_utils._fleet_read import read_fleet, read_remote, remote_hosts
+from ansible_collections.drover.libvirt.plugins.module_utils._fleet_sample import sample_settings
 from ansible_collections.drover.libvirt.plugins.module_utils._host_facts import module_facts
 from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_module import LibvirtModule
 
@@ -143,6 +189,14 @@ def main():
             transport=TRANSPORT,
             concurrency=dict(type="int", default=16),
             timeout=dict(type="float", default=30),
+            sample=dict(type="dict", options=dict(
+                sources=dict(type="list", elements="str", default=[]),
+                destinations=dict(type="int", default=8),
+                margin=dict(type="float", default=2.0),
+                seed=dict(type="str", default=""),
+                reserved_memory_mib=dict(type="int", default=0),
+                vcpu_ratio=dict(type="float", default=1.0),
+            )),
             **LOCAL_FACTS_OPTIONS
         ),
         supports_check_mode=True,
@@ -154,12 +208,15 @@ def main():
         local_name = params["local_name"] or conn.getHostname()
         hosts = remote_hosts(params["hosts"], params["host_names"], params["transport"], local_name)
         names = set(params["domains"]) if params["domains"] is not None else None
+        sample = sample_settings(params["sample"])
         result = read_fleet(module.libvirt, hosts, params["concurrency"], params["timeout"], local_name,
                             lambda: module_facts(module, conn),
                             lambda lv, host: read_remote(lv, host, module.libvirt_qemu if params["agent_ping"] else None,
-                                                         names))
+                                                         names),
+                            sample=sample)
         # Not "unreachable": Ansible takes a result with a true "unreachable" for an unreachable task host.
-        return {"changed": False, "fleet": result["fleet"], "unreachable_hosts": result["unreachable"]}
+        return {"changed": False, "fleet": result["fleet"], "unreachable_hosts": result["unreachable"],
+                "hosts_not_read": result["not_read"]}
 
     module.run(work)
 
