@@ -10,7 +10,7 @@ COLLECTION := build/ansible_collections/drover/libvirt
 SANITY_ROOT := /tmp/drover.libvirt-sanity-$(shell echo '$(CURDIR)' | md5sum | cut -c1-8)
 SANITY_TREE := $(SANITY_ROOT)/ansible_collections/drover/libvirt
 
-.PHONY: help deps tools venv collection lab lab-down demo test unit sanity lint integration molecule clean bench
+.PHONY: help deps tools venv collection lab lab-down demo test unit sanity lint docs integration molecule clean bench
 
 help:
 	@echo "make demo         install, bring up the lab, evacuate hv1 (4 guests) live, show the report"
@@ -18,8 +18,9 @@ help:
 	@echo "make lab          bring up the lab (3 hypervisors, 4 guests on hv1)"
 	@echo "make lab-down     remove everything the lab created"
 	@echo "make bench        measure on the lab: evacuation time against fleet size (3, 12, 30 hosts); the planner"
-	@echo "make unit|sanity|lint|integration|molecule   one stage of make test"
-	@echo "                 (unit, sanity and lint need neither root nor the lab)"
+	@echo "make unit|sanity|lint|docs|integration|molecule   one stage of make test"
+	@echo "                 (unit, sanity, lint and docs need neither root nor the lab)"
+	@echo "make docs         check every plugin's documentation and the changelog; render the reference into docs/reference/"
 
 # Debian packages for the lab and libvirt-python (root).
 deps:
@@ -61,7 +62,7 @@ demo: venv collection
 	@echo "(lab/lab status, lab/lab exec hv2 -- virsh list); 'make lab-down' removes it."
 
 test: venv collection
-	$(MAKE) --no-print-directory unit sanity lint integration molecule
+	$(MAKE) --no-print-directory unit sanity lint docs integration molecule
 
 unit: tools collection
 	pytest -q tests/unit
@@ -78,6 +79,20 @@ sanity: tools
 
 lint: tools collection
 	ansible-lint --profile production --offline
+
+# The plugin reference (modules, filters, roles) as antsibull-docs renders it from the collection,
+# into docs/reference/ (not committed: it is made from the plugins' own documentation, which stays
+# the one source), after antsibull-docs' checks of every plugin's and role's documentation
+# (schema, markup, references); then the changelog fragments are linted.
+DOCS_REFERENCE := docs/reference
+docs: tools collection
+	antsibull-docs lint-collection-docs --plugin-docs --validate-collection-refs all \
+		--disallow-unknown-collection-refs $(COLLECTION)
+	rm -rf $(DOCS_REFERENCE) && mkdir -p $(DOCS_REFERENCE)
+	antsibull-docs collection --use-current --squash-hierarchy --fail-on-error --output-format simplified-rst \
+		--no-add-antsibull-docs-version --dest-dir $(DOCS_REFERENCE) drover.libvirt
+	antsibull-changelog lint
+	@echo "plugin reference: $(DOCS_REFERENCE)/index.rst"
 
 integration: venv collection
 	pytest -v tests/integration

@@ -247,8 +247,8 @@ _value:
           type: str
     waves:
       description:
-        - The waves in order. The drained hosts go one after another (in name order), as the evacuate role runs
-          them; each wave starts from no move running, within the caps.
+        - The waves in order. The drained hosts move their domains at the same time, C(caps.sources_at_once) of them,
+          as the evacuate role runs them; each wave starts from no move running, within the caps.
       type: list
       elements: dict
       contains:

@@ -49,8 +49,8 @@ options:
     description:
       - The destination hypervisor, as a libvirt URI (for example V(qemu+tls://hv2.example.com/system))
         or as a host name or address, from which a URI is built with O(transport) and O(dest_user).
-      - The action plugin replaces an inventory host name by its C(ansible_host), so V(hv2) works in
-        playbooks.
+      - The action plugin replaces an inventory host name by that host's C(drover_libvirt_uri) (used as the
+        URI), else its C(drover_libvirt_address) or C(ansible_host), so V(hv2) works in playbooks.
     type: str
     required: true
   dest_user:
