@@ -1,0 +1,131 @@
+"""Rolling maintenance on the lab: every host drained, maintained (its libvirtd and sshd restarted),
+checked and put back, while every VM keeps running exactly once.
+
+The tests run in file order on one lab with a guest on each host: the check-mode plan, a whole
+run with failback, a window that fits one host, a hook that fails on the second host, and the
+way back to service for the host it left marked.
+"""
+import json
+import os
+import subprocess
+import tempfile
+
+import pytest
+
+from labfixture import HOSTS, LAB, ROOT, STATE, assert_runs_only_on, fleet_snapshot, lab, maintenance_mark
+
+GUESTS = {"vm1": "hv1", "vm2": "hv2", "vm3": "hv3"}
+HOOK = os.path.join(ROOT, "tests", "integration", "tasks", "rolling_hook_restart.yml")
+PROBE = os.path.join(ROOT, "lab", "alive")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fleet():
+    lab("down", check=False)
+    try:
+        assert lab("up", "--guests", "0", check=False).returncode == 0
+        for name, host in GUESTS.items():
+            lab("guest", name, "--host", host, "--memory", "96", "--dirty-mb", "1", "--wait")
+        yield
+    finally:
+        lab("down", check=False)
+
+
+def rolling(extra, check=False, playbook="rolling_maintenance.yml", limit=None):
+    """Run a playbook with the lab hook; return (process, rolling report or None)."""
+    with tempfile.TemporaryDirectory() as reports:
+        variables = dict({"rolling_report_dir": reports, "rolling_maintenance_tasks": HOOK, "lab_state": STATE,
+                          "lab_cmd": LAB, "evacuate_copy_storage": False, "evacuate_verify_probe_command": PROBE},
+                         **extra)
+        cmd = ["ansible-playbook", os.path.join(ROOT, "playbooks", playbook), "-e", json.dumps(variables)]
+        cmd += (["--check"] if check else []) + (["-l", limit] if limit else [])
+        # No SSH master connection: a stopped sshd must look like a host that is down.
+        env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
+                   ANSIBLE_SSH_ARGS="-o ControlMaster=no")
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, text=True, capture_output=True, check=False)
+        path = os.path.join(reports, "rolling.json")
+        report = None
+        if os.path.exists(path):
+            with open(path) as f:
+                report = json.load(f)
+        return proc, report
+
+
+def assert_invariant():
+    """Every guest runs on exactly one host and is persistent exactly there."""
+    snap = fleet_snapshot()
+    for name in GUESTS:
+        active = [h for h, a, _p in snap.get(name, []) if a]
+        persistent = [h for h, _a, p in snap.get(name, []) if p]
+        assert len(active) == 1 and persistent == active, (name, snap.get(name))
+
+
+def by_host(report):
+    return {h["host"]: h for h in report["hosts"]}
+
+
+def test_check_mode_prints_the_whole_plan_and_changes_nothing():
+    before = fleet_snapshot()
+    proc, report = rolling({"rolling_budget_minutes": 30}, check=True)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert report is None
+    for host in HOSTS:
+        assert "%s: ~" % host in proc.stdout
+    assert "3 hosts, about" in proc.stdout and "window ends" in proc.stdout
+    assert fleet_snapshot() == before
+    assert all(maintenance_mark(h) is None for h in HOSTS)
+
+
+def test_every_host_maintained_and_every_vm_back_home():
+    proc, report = rolling({"rolling_failback": True})
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert report["status"] == "finished" and report["counts"]["done"] == 3, report
+    for host, record in by_host(report).items():
+        assert record["outcome"] == "done", record
+        assert record["hook_seconds"] > 0
+        away = [vm for vm in record["vms"] if vm["from"] == host]
+        back = [vm for vm in record["vms"] if vm["to"] == host]
+        assert [vm["status"] for vm in away + back] == ["migrated", "migrated"], record["vms"]
+        assert all(vm["downtime_ms"] is not None for vm in away + back)
+    for name, host in GUESTS.items():
+        assert_runs_only_on(name, host)
+    assert all(maintenance_mark(h) is None for h in HOSTS)
+
+
+def test_a_window_that_fits_one_host_postpones_the_others():
+    # The first host is expected to take 25 s and takes longer (the hook alone sleeps 15 s); the
+    # next one is then expected to take as long, more than what is left of the minute.
+    proc, report = rolling({"rolling_budget_minutes": 1, "rolling_assumed_fixed_seconds": 10,
+                            "rolling_assumed_hook_minutes": 0.25, "lab_down_seconds": 15})
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    records = by_host(report)
+    assert records["hv1"]["outcome"] == "done"
+    for host in ("hv2", "hv3"):
+        assert records[host]["outcome"] == "postponed", records[host]
+        assert "left before the window ends" in records[host]["reason"]
+    assert report["counts"] == {"done": 1, "failed": 0, "postponed": 2, "not_started": 0}
+    assert_invariant()
+    assert all(maintenance_mark(h) is None for h in HOSTS)
+
+
+def test_a_failing_hook_stops_the_run_and_leaves_that_host_marked():
+    proc, report = rolling({"lab_fail_on": "hv2"})
+    assert proc.returncode != 0
+    records = by_host(report)
+    assert records["hv1"]["outcome"] == "done"
+    assert records["hv2"]["outcome"] == "failed" and "the upgrade of hv2 failed" in records["hv2"]["reason"]
+    assert records["hv3"]["outcome"] == "not_started"
+    assert report["status"] == "stopped"
+    assert "Rolling maintenance stopped" in proc.stdout
+    assert maintenance_mark("hv1") is None and maintenance_mark("hv3") is None
+    assert maintenance_mark("hv2")["state"] == "maintenance"
+    assert_invariant()
+    assert not [h for h, a, _p in sum(fleet_snapshot().values(), []) if a and h == "hv2"]
+
+
+def test_return_to_service_clears_the_mark_a_failed_run_left():
+    proc, _report = rolling({}, playbook="return_to_service.yml", limit="hv2")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "hv2 is in service (was maintenance)" in proc.stdout
+    assert maintenance_mark("hv2") is None
+    assert_invariant()
