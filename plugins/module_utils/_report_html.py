@@ -325,6 +325,9 @@ def _header(body, report, entries):
         id="verdict")
     if report.get("stopped"):
         _el(header, "p", "The run stopped: %s" % report["stopped"], class_="stopped")
+    if status == "running":
+        _el(header, "p", "The run had not finished when this page was written: it is in progress, or it was"
+                         " interrupted (the controller stopped).", class_="stopped", id="running")
     facts = [("Run id", report.get("run_id")), ("Owner", report.get("owner")), ("Status", status),
              ("Started", _stamp(report.get("started_at"))), ("Finished", _stamp(report.get("finished_at"))),
              ("Took", _duration(elapsed_s(report.get("started_at"), report.get("finished_at")))),

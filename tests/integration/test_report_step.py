@@ -20,6 +20,10 @@ PREFLIGHT_FIXTURE = os.path.join(HERE, "fixtures", "preflight_report.json")
 HARNESS = os.path.join(HERE, "playbooks", "evacuation_report.yml")
 PREFLIGHT_HARNESS = os.path.join(HERE, "playbooks", "preflight_report.yml")
 EVACUATE = "- name: Evacuate\n  hosts: hypervisors\n  gather_facts: false\n  roles:\n    - drover.libvirt.evacuate\n"
+# The role's start alone: the steps after it need hypervisors.
+START = ("- name: Start an evacuation\n  hosts: hypervisors\n  gather_facts: false\n  tasks:\n"
+         "    - name: Start\n      ansible.builtin.include_role:\n        name: drover.libvirt.evacuate\n"
+         "        tasks_from: start.yml\n")
 
 
 def recorded(path=FIXTURE):
@@ -139,6 +143,21 @@ def test_reports_that_cannot_be_written_refuse_the_run_before_anything_is_marked
     assert "Mark this host as draining" not in proc.stdout
     assert "Name this run" not in proc.stdout
     assert sorted(os.listdir(book_dir)) == ["evacuate.yml"] + (["reports"] if read_only is None else [])
+
+
+def test_a_run_that_starts_replaces_the_previous_run_s_pages(tmp_path, inventory):
+    """Until it reports, a run's JSON and HTML say it is in progress (or was interrupted), never the last result."""
+    book_dir = tmp_path / "book"
+    (book_dir / "reports").mkdir(parents=True)
+    (book_dir / "start.yml").write_text(START)
+    (book_dir / "reports" / "evacuation.html").write_text("the previous run's page\n")
+    proc = run(str(book_dir / "start.yml"), inventory, cwd=tmp_path, limit="hv1")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    written = json.loads((book_dir / "reports" / "evacuation.json").read_text(encoding="utf-8"))
+    assert written["status"] == "running" and written["hosts"] == ["hv1"] and written["results"] == []
+    page = (book_dir / "reports" / "evacuation.html").read_text(encoding="utf-8")
+    assert page == HtmlFilters().filters()["report_html"](written)
+    assert "it is in progress, or it was interrupted" in page
 
 
 def preflight_inputs(tmp_path, report, **more):

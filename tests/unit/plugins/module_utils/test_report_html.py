@@ -85,6 +85,15 @@ def test_a_run_that_moved_nothing_has_no_chart_and_says_so():
     assert page.find("p", cls="stopped")[0]["text"] == "The run stopped: Plan: no host could be read"
 
 
+def test_the_page_of_a_run_in_progress_says_it_may_have_been_interrupted():
+    # As the role writes it when a run starts, so a previous run's page never looks current.
+    page = Page(report_html({"kind": "drover.libvirt.evacuation", "status": "running", "run_id": "r2", "owner": "ops",
+                             "hosts": ["hv1"], "started_at": "2026-03-02T09:59:50.000001", "ok": False, "results": []}))
+    assert page.find("span", id="verdict")[0]["text"] == "running"
+    assert "in progress, or it was interrupted" in page.find("p", id="running")[0]["text"]
+    assert not page.find("svg", cls="timeline")
+
+
 def test_skipped_domains_are_in_the_table_but_have_no_bar():
     skipped = vm("pinned", None, None, "skipped", to=None, tries=None, downtime_ms=None, error="pinned")
     page = Page(report_html(report([vm("vm1", 0, 10), skipped])))
