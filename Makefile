@@ -58,7 +58,7 @@ demo: venv collection
 	lab/lab up
 	ansible-playbook playbooks/evacuate.yml -l hv1 -e evacuate_verify_probe_command=$(CURDIR)/lab/alive
 	lab/lab status
-	@echo "hv1 is drained and marked in maintenance; reports are in reports/. The lab stays up for you to explore"
+	@echo "hv1 is drained and marked in maintenance; reports are in playbooks/reports/. The lab stays up for you to explore"
 	@echo "(lab/lab status, lab/lab exec hv2 -- virsh list); 'make lab-down' removes it."
 
 test: venv collection

@@ -1,16 +1,17 @@
 # -*- coding: utf-8 -*-
 # Copyright: drover.libvirt contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Evacuation reports: JUnit XML, a text table and a summary.
+"""Evacuation reports: JUnit XML, a text table, a summary, and the compact forms set_stats publishes.
 
-Pure functions over the per-VM results of an evacuation; the filter plugin
-plugins/filter/evacuation_report.py exposes them to playbooks.
+Pure functions over the per-VM results of an evacuation (and the preflight verdicts and one
+migration's result); filter plugins in plugins/filter expose them to playbooks.
 
 Private to drover.libvirt; no compatibility promise.
 """
 
 from __future__ import annotations
 
+import datetime
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
@@ -102,6 +103,11 @@ def _problem(entry):
     if _verify_failed(entry):
         problems.append("verify failed: " + (_one_line(entry["verify"]["reason"]) or "no reason given"))
     return "; ".join(problems)
+
+
+def problem_text(entry):
+    """The one-line problem of a normalized result, as the table and JUnit say it; '' when none."""
+    return _problem(entry)
 
 
 def _counts(entries):
@@ -320,3 +326,103 @@ def summary(results):
         "started_at": min(started) if started else None,
         "finished_at": max(finished) if finished else None,
     }
+
+
+def instant(text):
+    """An aware datetime from an ISO-8601 time; None when missing or unreadable.
+
+    The role writes its run's times without a zone (Ansible's now(utc=true)) and the moves' times
+    with +00:00: both are UTC.
+    """
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        when = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=datetime.timezone.utc)
+
+
+def elapsed_s(started, finished):
+    """Seconds from one ISO-8601 time to another, to a tenth; None when either is missing."""
+    start, end = instant(started), instant(finished)
+    if start is None or end is None:
+        return None
+    return round(max(0.0, (end - start).total_seconds()), 1)
+
+
+def vm_stats(results):
+    """The per-VM results in the compact form of set_stats (drover_evacuation.vms), one entry per VM.
+
+    Keys: domain, source, destination (null when it did not move), status, verified (null when
+    not verified), downtime_ms, seconds (first try's start to last try's end), reason (the
+    one-line problem, or why it was left; null when none).
+    """
+    return [{"domain": entry["name"], "source": entry["from"], "destination": entry["to"],
+             "status": entry["status"], "verified": None if entry["verify"] is None else entry["verify"]["ok"],
+             "downtime_ms": entry["downtime_ms"], "seconds": elapsed_s(entry["started_at"], entry["finished_at"]),
+             "reason": problem_text(entry) or None}
+            for entry in normalize_results(results)]
+
+
+def migration_stats(result, domain, source, destination):
+    """One migration's registered result (module migrate) in the same compact form as vm_stats.
+
+    status: failed (reason: the module's message), migrated (the job ran) or unchanged (it was
+    already there; reason names any definitions finished). verified is null (nothing verifies a
+    single migration); seconds is the libvirt migration call's wall time.
+    """
+    result = _mapping_or_empty(result)
+    metrics = _mapping_or_empty(result.get("metrics"))
+    # The names the playbook knows (inventory hosts) first, else what the daemons call themselves.
+    entry = {"domain": _text(domain or result.get("domain")),
+             "source": _text(source or result.get("source_host")),
+             "destination": _text(destination or result.get("destination_host")),
+             "status": "migrated", "verified": None,
+             "downtime_ms": _number(metrics.get("downtime_ms"), "downtime_ms", domain), "seconds": None, "reason": None}
+    wall_ms = _number(metrics.get("wall_ms"), "wall_ms", domain)
+    if wall_ms is not None:
+        entry["seconds"] = round(wall_ms / 1000.0, 1)
+    if result.get("failed"):
+        # The message says where the domain is now (asked of both hosts).
+        entry.update(status="failed", destination=None,
+                     reason=_one_line(_text(result.get("msg"))) or "failed without an error message")
+    elif not metrics:
+        cleanup = [str(step) for step in result.get("cleanup") or []]
+        entry.update(status="unchanged",
+                     reason=("finished an earlier move: " + ", ".join(cleanup)) if cleanup else None)
+    return entry
+
+
+def preflight_stats(results, decision, unreachable=None):
+    """The preflight verdicts in the compact form of set_stats (drover_preflight).
+
+    {ok, blocked: [domains], unreachable: [hosts], vms: [{domain, source, pass: [destinations],
+    warn: [...], copy: [destinations that pass or warn only if disks are copied], fail:
+    {destination: [failed check ids]}}]}, vms sorted by source and domain.
+    """
+    if not _is_list(results):
+        raise DroverError("expected the list of preflight verdicts, got %s" % _type_name(results))
+    vms = {}
+    for index, verdict in enumerate(results):
+        if not isinstance(verdict, Mapping) or verdict.get("status") not in ("pass", "warn", "fail"):
+            raise DroverError("verdict %d is not a preflight_info verdict: %r" % (index, verdict))
+        key = (_text(verdict.get("source")), _text(verdict.get("domain")))
+        entry = vms.setdefault(key, {"domain": key[1], "source": key[0], "pass": [], "warn": [], "copy": [],
+                                     "fail": {}})
+        destination = _text(verdict.get("destination"))
+        if verdict["status"] == "fail":
+            entry["fail"][destination] = [str(check) for check in verdict.get("failed") or []]
+            continue
+        entry[verdict["status"]].append(destination)
+        if verdict.get("copy_storage"):
+            entry["copy"].append(destination)
+    decision = _mapping_or_empty(decision)
+    return {"ok": bool(decision.get("ok", True)),
+            "blocked": [_text(item.get("domain")) for item in decision.get("blocked") or []],
+            "unreachable": [_text(item.get("host") if isinstance(item, Mapping) else item) for item in unreachable or []],
+            "vms": [vms[key] for key in sorted(vms, key=lambda k: (k[0] or "", k[1] or ""))]}
+
+
+def _mapping_or_empty(value):
+    return value if isinstance(value, Mapping) else {}

@@ -27,6 +27,7 @@ PLANTED = {
     "tests/unit/.pytest_cache/v/cache/nodeids": "[]\n",
     "plugins/filter/__pycache__/evacuation_plan.cpython-311.pyc": "fake bytecode\n",
     "reports/evacuate-hv1.json": "{}\n",
+    "playbooks/reports/evacuation.html": "<!DOCTYPE html>\n",
     "tests/output/junit/x.xml": "<testsuites/>\n",
 }
 
@@ -50,7 +51,7 @@ KEPT = [
 
 # Top-level paths (or path prefixes) that must not ship.
 DROPPED = ["lab", "ansible.cfg", "Makefile", ".ci", "requirements-dev.txt", "extensions", "bench",
-           "tests/integration", "tests/output", "reports", "build", ".venv"]
+           "tests/integration", "tests/output", "reports", "playbooks/reports", "build", ".venv"]
 
 
 def _ignore_for_copy(directory, names):
