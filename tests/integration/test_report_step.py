@@ -22,6 +22,8 @@ PREFLIGHT_HARNESS = os.path.join(HERE, "playbooks", "preflight_report.yml")
 EVACUATE = "- name: Evacuate\n  hosts: hypervisors\n  gather_facts: false\n  roles:\n    - drover.libvirt.evacuate\n"
 # The role's start alone: the steps after it need hypervisors.
 START = ("- name: Start an evacuation\n  hosts: hypervisors\n  gather_facts: false\n  tasks:\n"
+         "    - name: Read the variables\n      ansible.builtin.include_role:\n        name: drover.libvirt.evacuate\n"
+         "        tasks_from: inputs.yml\n"
          "    - name: Start\n      ansible.builtin.include_role:\n        name: drover.libvirt.evacuate\n"
          "        tasks_from: start.yml\n")
 

@@ -85,7 +85,8 @@ def test_every_host_maintained_and_every_vm_back_home():
         assert record["hook_seconds"] > 0
         away = [vm for vm in record["vms"] if vm["from"] == host]
         back = [vm for vm in record["vms"] if vm["to"] == host]
-        assert [vm["status"] for vm in away + back] == ["migrated", "migrated"], record["vms"]
+        assert [vm["status"] for vm in away + back] == ["migrated", "migrated"], [
+            (vm["name"], vm["from"], vm["to"], vm["status"]) for vm in record["vms"]]
         assert all(vm["downtime_ms"] is not None for vm in away + back)
     for name, host in GUESTS.items():
         assert_runs_only_on(name, host)
