@@ -30,5 +30,6 @@ class ActionModule(DestinationAction):
                 resolved.append(move)
             args["moves"] = resolved
         if not args.get("source_name"):
-            args["source_name"] = task_vars.get("inventory_hostname")
+            # The host the module runs on is the one the task is delegated to, if any.
+            args["source_name"] = self._task.delegate_to or task_vars.get("inventory_hostname")
         return args

@@ -32,11 +32,11 @@ def rolling_order(hosts, fleet, order="given"):
 
 
 def _next(records, facts, assumed, started_at, window_end, budget_minutes, max_fail_pct, now):
-    started = datetime.datetime.fromisoformat(started_at)
+    started = rolling.aware(started_at)
     end = rolling.window_end(started, window_end or None, budget_minutes or None)
     model = rolling.learn(records, assumed)
     expected = rolling.estimate(facts, model)
-    moment = datetime.datetime.fromisoformat(now) if now else datetime.datetime.now(datetime.timezone.utc)
+    moment = rolling.aware(now) if now else datetime.datetime.now(datetime.timezone.utc)
     decision = rolling.decide(records, moment, end, expected["seconds"], max_fail_pct)
     return dict(decision, expected=expected, model=model, window_end=end.isoformat(timespec="seconds") if end else None)
 
@@ -60,7 +60,7 @@ def rolling_failback(moves, host):
 
 
 def _preview(order, fleet, assumed, started_at, window_end, budget_minutes, constraints):
-    started = datetime.datetime.fromisoformat(started_at)
+    started = rolling.aware(started_at)
     end = rolling.window_end(started, window_end or None, budget_minutes or None)
     view = rolling.preview(order, fleet, rolling.learn([], assumed), started, end, constraints)
     return dict(view, lines=rolling.preview_lines(view))

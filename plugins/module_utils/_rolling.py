@@ -124,8 +124,15 @@ def decide(records, now, end, expected_s, max_fail_pct):
     return {"action": "start", "reason": ""}
 
 
-def _when(text):
-    return datetime.datetime.fromisoformat(text) if text else None
+def aware(text):
+    """An ISO 8601 time as an aware datetime; one without a zone (Ansible's now(utc=true)) is UTC."""
+    if not text:
+        return None
+    moment = datetime.datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.timezone.utc)
+
+
+
 
 
 def host_record(host, outcome, reason, started_at, finished_at, hook_seconds, moves, expected):
@@ -137,8 +144,8 @@ def host_record(host, outcome, reason, started_at, finished_at, hook_seconds, mo
     """
     if outcome not in OUTCOMES:
         raise DroverError("outcome must be one of %s, got %r" % (", ".join(OUTCOMES), outcome))
-    started, finished = _when(started_at), _when(finished_at)
-    spans = [(_when(m.get("started_at")), _when(m.get("finished_at"))) for m in moves
+    started, finished = aware(started_at), aware(finished_at)
+    spans = [(aware(m.get("started_at")), aware(m.get("finished_at"))) for m in moves
              if m.get("started_at") and m.get("finished_at")]
     record = {"host": host, "outcome": outcome, "reason": reason or "", "started_at": started_at,
               "finished_at": finished_at, "seconds": None, "hook_seconds": hook_seconds,

@@ -122,3 +122,9 @@ def test_the_preview_adds_up_against_the_window():
     assert view["hosts"][0]["moves"][0].startswith("vm0 -> hv")
     lines = rolling.preview_lines(view)
     assert "does not fit the window" in lines[2]
+
+
+def test_times_without_a_zone_are_utc():
+    assert rolling.aware("2026-11-30T22:00:00") == T0
+    assert rolling.aware("2026-11-30T23:00:00+01:00") == T0
+    assert rolling.aware(None) is None
