@@ -19,6 +19,7 @@ Private to drover.libvirt; no compatibility promise.
 from __future__ import annotations
 
 import heapq
+from collections import Counter
 from bisect import bisect_left, bisect_right, insort
 
 STRATEGIES = ("spread", "first_fit", "best_fit")
@@ -30,12 +31,17 @@ THRESHOLDS = 8
 
 
 def vcpu_thresholds(demands, limit=THRESHOLDS):
-    """Sorted vCPU demands (at most `limit`, the smallest always kept) that split hosts into columns."""
-    values = sorted(set(demands)) or [1]
-    if len(values) <= limit:
-        return values
-    step = (len(values) - 1) / float(limit - 1)
-    return sorted({values[int(round(k * step))] for k in range(limit)})
+    """Sorted vCPU demands that split hosts into columns: every one when there are at most `limit`,
+    else the smallest and the most frequent (a rarer demand searches the column below it)."""
+    counts = Counter(demands)
+    if len(counts) <= limit:
+        return sorted(counts) or [1]
+    chosen = {min(counts)}
+    for demand in sorted(counts, key=lambda v: (-counts[v], v)):
+        if len(chosen) == limit:
+            break
+        chosen.add(demand)
+    return sorted(chosen)
 
 
 def use_key(free, usable, vfree, limit, number, count):

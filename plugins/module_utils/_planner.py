@@ -146,15 +146,41 @@ class _Planner:
         _refuse_copies(movable)
         for unit in sorted(self._units(movable), key=lambda u: u.key):
             (self.capacity_units if unit.memory_kib or unit.vcpus else self.definition_units).append(unit)
-        best = None
-        for strategy in STRATEGIES:
-            run = Run(self, strategy).place_all()
-            if best is None or run.score() > best.score():
-                best = run
-            if not best.failed:
-                break  # everything that could be tried is placed: no strategy does better
+        best = Run(self, STRATEGIES[0]).place_all()
+        if self._could_do_better(best):
+            for strategy in STRATEGIES[1:]:
+                run = Run(self, strategy).place_all()
+                if run.score() > best.score():
+                    best = run
+                if not best.failed:
+                    break
         self._keep(best)
         return self._result()
+
+    def _could_do_better(self, run):
+        """Whether a unit the run left behind fits somewhere on the fleet as it is before any placement.
+
+        When none does (an anchor in maintenance, larger than any host has free, failed checks
+        everywhere), no other way of placing could place more.
+        """
+        free = [h.free_kib for h in self.targets]
+        vfree = [h.vcpus_free for h in self.targets]
+        index = None
+        for unit in run.failed:
+            capacity = bool(unit.memory_kib or unit.vcpus)
+            if unit.anchors is not None:
+                if any(i not in unit.excluded and (not capacity or (free[i] >= unit.memory_kib and vfree[i] >= unit.vcpus))
+                       for i in unit.anchors):
+                    return True
+            elif not capacity:
+                if len(unit.excluded) < len(self.targets):
+                    return True
+            else:
+                if index is None:
+                    index = search.FirstFit(free, vfree, search.vcpu_thresholds(u.vcpus for u in self.capacity_units))
+                if index.search(unit.memory_kib, unit.vcpus, unit.excluded, 1):
+                    return True
+        return False
 
     def _keep(self, run):
         """Make `run` the plan: its figures on the hosts, its placements, a reason for each unit it could not place."""
