@@ -37,6 +37,7 @@ if not os.path.exists(LINK):  # the same import path tests/conftest.py sets up
 sys.path.insert(0, os.path.join(ROOT, "build"))
 
 from ansible_collections.drover.libvirt.plugins.module_utils._planner import plan_evacuation  # noqa: E402  pylint: disable=wrong-import-position
+from ansible_collections.drover.libvirt.plugins.module_utils._schedule import fill_waves  # noqa: E402  pylint: disable=wrong-import-position
 
 GIB = 1024 * 1024  # KiB
 SIZES_GIB = (1, 2, 2, 4, 4, 4, 8, 8, 16, 32)
@@ -326,10 +327,16 @@ def outcome(model, placement):
 
 # --- runs ----------------------------------------------------------------------------------------
 
-def run_planner(fleet, drain, verdicts, constraints):
-    started = time.perf_counter()
-    plan = plan_evacuation(fleet, drain, verdicts, constraints)
-    return plan, time.perf_counter() - started
+def run_planner(fleet, drain, verdicts, constraints, repeats=1):
+    """The plan, the best wall-clock and CPU seconds of `repeats` runs, and whether every run gave the same JSON."""
+    wall, cpu, texts = [], [], set()
+    for _r in range(repeats):
+        started, used = time.perf_counter(), time.process_time()
+        plan = plan_evacuation(fleet, drain, verdicts, constraints)
+        wall.append(time.perf_counter() - started)
+        cpu.append(time.process_time() - used)
+        texts.add(json.dumps(plan, sort_keys=True))
+    return plan, min(wall), min(cpu), len(texts) == 1
 
 
 def placement_of(plan):
@@ -338,28 +345,67 @@ def placement_of(plan):
 
 def series(sizes, seed):
     rows = []
+    print("%-6s %6s %5s %9s %8s %5s | %-22s | %-28s | %-28s" % (
+        "series", "VMs", "hosts", "drover s", "cpu s", "waves", "drover unplaced/GiB/bad", "FFD unplaced/GiB/bad (s)",
+        "BFD unplaced/GiB/bad (s)"))
     for kind in ("roomy", "tight", "vcpu"):
         for vms in sizes:
             hosts = HOSTS_FOR.get(vms, max(1, vms // 10))
             fleet, drain, verdicts, constraints = make_fleet(vms, hosts, kind, seed)
-            plan, seconds = run_planner(fleet, drain, verdicts, constraints)
+            plan, wall, cpu, same = run_planner(fleet, drain, verdicts, constraints, 3 if vms <= 10000 else 1)
             model = Model(fleet, drain, verdicts, constraints)
-            row = {"series": kind, "vms": vms, "hosts": hosts, "drover_s": round(seconds, 3), "waves": len(plan["waves"])}
+            row = {"series": kind, "vms": vms, "hosts": hosts, "drover_s": round(wall, 3), "drover_cpu_s": round(cpu, 3),
+                   "waves": len(plan["waves"]), "deterministic": same}
             for label, placement in (("drover", placement_of(plan)), ("ffd", None), ("bfd", None)):
                 if placement is None:
                     started = time.perf_counter()
                     placement = greedy(model, label == "bfd")
-                    row[label + "_s"] = round(time.perf_counter() - started, 3)
+                    row[label + "_s"] = round(time.perf_counter() - started, 1)
                 left, left_gib = outcome(model, placement)
                 row.update({label + "_unplaced": left, label + "_unplaced_gib": round(left_gib, 1),
                             label + "_violations": len(check(model, placement))})
             rows.append(row)
-            print("%-6s %6d VMs %5d hosts  drover %7.3f s %5d waves | unplaced VMs / GiB / violations: "
-                  "drover %5d %8.1f %d, FFD %5d %8.1f %d (%.1f s), BFD %5d %8.1f %d (%.1f s)"
-                  % (kind, vms, hosts, seconds, row["waves"], row["drover_unplaced"], row["drover_unplaced_gib"],
+            print("%-6s %6d %5d %9.3f %8.3f %5d | %6d %9.1f %4d | %6d %9.1f %4d (%5.1f) | %6d %9.1f %4d (%5.1f)%s"
+                  % (kind, vms, hosts, wall, cpu, row["waves"], row["drover_unplaced"], row["drover_unplaced_gib"],
                      row["drover_violations"], row["ffd_unplaced"], row["ffd_unplaced_gib"], row["ffd_violations"],
-                     row["ffd_s"], row["bfd_unplaced"], row["bfd_unplaced_gib"], row["bfd_violations"], row["bfd_s"]))
+                     row["ffd_s"], row["bfd_unplaced"], row["bfd_unplaced_gib"], row["bfd_violations"], row["bfd_s"],
+                     "" if same else "  NOT DETERMINISTIC"))
             sys.stdout.flush()
+    return rows
+
+
+def _empty_hosts(count, prefix, physical=96, allocated=0, total_gib=512):
+    return {"%s%04d" % (prefix, i): {"hypervisor": {"memory": {"total_kib": total_gib * GIB, "committed_kib": 0},
+                                                    "vcpus": {"physical": physical, "allocated": allocated},
+                                                    "maintenance": None}, "domains": []} for i in range(count)}
+
+
+def scenarios(seed):
+    """The cases the planner was slow on: all of a fleet onto empty hosts, with hosts short of vCPUs, and waves."""
+    rnd = random.Random(seed)
+    sources = {"src%04d" % s: {"hypervisor": {"memory": {"total_kib": 256 * GIB}, "vcpus": {"physical": 48},
+                                              "maintenance": None},
+                               "domains": [_vm(rnd, s * 10 + j + 1, "roomy") for j in range(10)]} for s in range(1000)}
+    drain = sorted(sources)
+    rows = []
+    cases = (("10,000 VMs onto 1,000 empty hosts", _empty_hosts(1000, "new")),
+             ("the same beside 900 hosts with memory free and no vCPU", dict(_empty_hosts(1000, "new"), **_empty_hosts(900, "nov", 8, 32))),
+             ("the same beside 900 hosts with memory free and 1 vCPU", dict(_empty_hosts(1000, "new"), **_empty_hosts(900, "one", 8, 31))),
+             ("10,000 VMs onto 100 hosts (most left behind)", _empty_hosts(100, "new")),
+             ("the same beside 900 hosts with memory free and 1 vCPU", dict(_empty_hosts(100, "new"), **_empty_hosts(900, "one", 8, 31))))
+    for label, destinations in cases:
+        plan, wall, cpu, _same = run_planner(dict(sources, **destinations), drain, None, {"max_parallel": 50, "cold": True}, 3)
+        rows.append({"case": label, "s": round(wall, 3), "cpu_s": round(cpu, 3), "moves": len(plan["moves"]),
+                     "unplaced": len(plan["unplaced"])})
+        print("%-56s %7.3f s (cpu %.3f): %d moves, %d unplaced" % (label, wall, cpu, len(plan["moves"]), len(plan["unplaced"])))
+    moves = [{"domain": "vm%05d" % i, "source": "hv%03d" % (i % 100), "destination": "big", "estimated_seconds": 1.0}
+             for i in range(10000)]
+    started = time.perf_counter()
+    waves = fill_waves(moves, {"max_parallel": 50, "max_per_source": 1, "max_per_destination": 1}, 50)
+    seconds = time.perf_counter() - started
+    rows.append({"case": "fill_waves: 10,000 moves from 100 hosts onto one, max_parallel 50", "s": round(seconds, 3),
+                 "waves": len(waves)})
+    print("%-56s %7.3f s: %d waves" % ("fill_waves: 10,000 moves from 100 hosts onto one", seconds, len(waves)))
     return rows
 
 
@@ -417,7 +463,7 @@ def main():
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--no-write", action="store_true", help="print only; leave bench/results.json alone")
     args = parser.parse_args()
-    result = {"series": series(args.sizes, args.seed), "sweep": sweep(args.sweep, args.seed),
+    result = {"scenarios": scenarios(args.seed), "series": series(args.sizes, args.seed), "sweep": sweep(args.sweep, args.seed),
               "measured_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "machine": "%s, %d CPUs, Python %s" % (platform.machine(), os.cpu_count(), platform.python_version())}
     if args.no_write:
