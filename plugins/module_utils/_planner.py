@@ -4,8 +4,10 @@
 """Evacuation placement: where each domain of the hosts being drained goes, and in which waves.
 
 Pure logic over hypervisor_info results (docs/facts.md) and preflight verdicts; docs/planner.md
-describes every rule. Inputs are read by _planner_inputs, reasons written by _plan_explain, waves
-filled by _schedule. Private to drover.libvirt; no compatibility promise.
+describes every rule. Inputs are read by _planner_inputs; this file sets the problem (units, what
+excludes destinations for each) and keeps the best of the placements _plan_run makes with the ways
+of choosing in _plan_search; reasons are written by _plan_explain, waves filled by _schedule.
+Private to drover.libvirt; no compatibility promise.
 """
 
 from __future__ import annotations
@@ -43,8 +45,8 @@ def plan_evacuation(fleet, drain, verdicts=None, constraints=None):
     if not isinstance(fleet, Mapping) or not fleet:
         raise DroverError("fleet must be a non-empty dict of inventory host to the result of "
                           "drover.libvirt.hypervisor_info, got %r" % (type(fleet).__name__,))
-    # The planner makes many small objects and no reference cycles; the cyclic collector would
-    # walk the whole fleet over and over (half the time on large fleets) to find nothing.
+    # The planner makes many small objects and hardly any reference cycles; the cyclic collector
+    # would walk the whole fleet again and again (half the time on large fleets) to find next to nothing.
     collecting = gc.isenabled()
     gc.disable()
     try:
