@@ -28,6 +28,7 @@ SCALE = 1 << 32
 # How many unsuitable hosts the spread heap may meet before the tree answers instead.
 HEAP_MISSES = 8
 THRESHOLDS = 8
+INFINITY = float("inf")
 
 
 def vcpu_thresholds(demands, limit=THRESHOLDS):
@@ -54,9 +55,10 @@ def use_key(free, usable, vfree, limit, number, count):
 class _Tree:
     """Hosts at the leaves of a segment tree, in number order.
 
-    cols[c][node]: the most memory free on a host below node with at least thresholds[c] vCPUs free
-    (-1 when none); least[node]: the smallest key below it. A search descends only where some host
-    has room for both, better key first, and stops looking where no key can beat what it holds.
+    One column per vCPU threshold t: cols[c][node] is the most memory free on a host below node with
+    at least t vCPUs free (-1 when none), least[c][node] the smallest key among those hosts. A search
+    descends only where some host has room for both, better key first, and stops looking where no
+    key can beat the ones it holds.
     """
 
     def __init__(self, free, vfree, keys, thresholds):
@@ -65,7 +67,7 @@ class _Tree:
             size *= 2
         self.size, self.free, self.vfree, self.thresholds = size, free, vfree, thresholds
         self.cols = [[-1] * (2 * size) for _t in thresholds]
-        self.least = [float("inf")] * (2 * size)
+        self.least = [[INFINITY] * (2 * size) for _t in thresholds]
         for i, key in enumerate(keys):
             self._leaf(i, key)
         for node in range(size - 1, 0, -1):
@@ -74,20 +76,18 @@ class _Tree:
     def _leaf(self, i, key):
         node = self.size + i
         free, vfree = self.free[i], self.vfree[i]
-        for col, threshold in zip(self.cols, self.thresholds):
-            col[node] = free if vfree >= threshold and free >= 0 else -1
-        self.least[node] = key
+        for col, least, threshold in zip(self.cols, self.least, self.thresholds):
+            fits = vfree >= threshold and free >= 0
+            col[node], least[node] = (free, key) if fits else (-1, INFINITY)
 
     def _pull(self, node):
         changed = False
-        left = 2 * node
-        for col in self.cols:
-            best = max(col[left], col[left + 1])
-            if col[node] != best:
-                col[node], changed = best, True
-        least = min(self.least[left], self.least[left + 1])
-        if self.least[node] != least:
-            self.least[node], changed = least, True
+        left, right = 2 * node, 2 * node + 1
+        for col, least in zip(self.cols, self.least):
+            most = col[left] if col[left] > col[right] else col[right]
+            smallest = least[left] if least[left] < least[right] else least[right]
+            if col[node] != most or least[node] != smallest:
+                col[node], least[node], changed = most, smallest, True
         return changed
 
     def update(self, i, key):
@@ -97,9 +97,10 @@ class _Tree:
             node //= 2
 
     def search(self, m, v, excluded, want):
-        col = self.cols[bisect_right(self.thresholds, v) - 1]
-        least, size, vfree = self.least, self.size, self.vfree
-        found, worst = [], float("inf")
+        column = bisect_right(self.thresholds, v) - 1
+        col, least = self.cols[column], self.least[column]
+        size, vfree = self.size, self.vfree
+        found, worst = [], INFINITY
         stack = [1]
         while stack:
             node = stack.pop()
