@@ -51,15 +51,14 @@ class Run:
 
     def _capacity_index(self):
         units = self.problem.capacity_units
-        thresholds = search.vcpu_thresholds(unit.vcpus for unit in units)
+        thresholds = search.frequent(unit.vcpus for unit in units)
         if self.strategy == "first_fit":
             return search.FirstFit(self.free, self.vfree, thresholds)
         if self.strategy == "best_fit":
             return search.BestFit(self.free, self.vfree, thresholds)
         targets = self.problem.targets
-        smallest = (min(unit.memory_kib for unit in units), min(unit.vcpus for unit in units))
         return search.Spread(self.free, self.vfree, [h.usable_kib for h in targets], [h.vcpu_limit for h in targets],
-                             thresholds, smallest)
+                             thresholds, search.frequent((unit.memory_kib for unit in units), search.SIZES, 0))
 
     def _definition_key(self):
         """Definitions reserve nothing: spread by memory used plus what was defined there, relative to usable."""

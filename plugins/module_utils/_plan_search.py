@@ -27,21 +27,22 @@ STRATEGIES = ("spread", "first_fit", "best_fit")
 SCALE = 1 << 32
 # How many unsuitable hosts the spread heap may meet before the tree answers instead.
 HEAP_MISSES = 8
-THRESHOLDS = 8
+THRESHOLDS = 8  # vCPU columns
+SIZES = 4  # memory columns, for spread's bound
 INFINITY = float("inf")
 
 
-def vcpu_thresholds(demands, limit=THRESHOLDS):
-    """Sorted vCPU demands that split hosts into columns: every one when there are at most `limit`,
-    else the smallest and the most frequent (a rarer demand searches the column below it)."""
-    counts = Counter(demands)
-    if len(counts) <= limit:
-        return sorted(counts) or [1]
+def frequent(needs, limit=THRESHOLDS, default=1):
+    """Sorted needs (vCPUs or memory) that split hosts into columns: the smallest and the most
+    frequent, at most `limit` (a rarer need searches the column below it)."""
+    counts = Counter(needs)
+    if not counts:
+        return [default]
     chosen = {min(counts)}
-    for demand in sorted(counts, key=lambda v: (-counts[v], v)):
+    for need in sorted(counts, key=lambda n: (-counts[n], n)):
         if len(chosen) == limit:
             break
-        chosen.add(demand)
+        chosen.add(need)
     return sorted(chosen)
 
 
@@ -56,18 +57,20 @@ class _Tree:
     """Hosts at the leaves of a segment tree, in number order.
 
     One column per vCPU threshold t: cols[c][node] is the most memory free on a host below node with
-    at least t vCPUs free (-1 when none), least[c][node] the smallest key among those hosts. A search
+    at least t vCPUs free (-1 when none), least[c][node] the smallest key among those hosts. And one
+    per memory size s: roomy[s][node] is the smallest key among hosts below with s free. A search
     descends only where some host has room for both, better key first, and stops looking where no
-    key can beat the ones it holds.
+    key can beat the ones it holds: the best key below a node is at least both smallest keys.
     """
 
-    def __init__(self, free, vfree, keys, thresholds):
+    def __init__(self, free, vfree, keys, thresholds, sizes=()):
         size = 1
         while size < len(free):
             size *= 2
-        self.size, self.free, self.vfree, self.thresholds = size, free, vfree, thresholds
+        self.size, self.free, self.vfree, self.thresholds, self.sizes = size, free, vfree, thresholds, sizes
         self.cols = [[-1] * (2 * size) for _t in thresholds]
         self.least = [[INFINITY] * (2 * size) for _t in thresholds]
+        self.roomy = [[INFINITY] * (2 * size) for _s in sizes]
         for i, key in enumerate(keys):
             self._leaf(i, key)
         for node in range(size - 1, 0, -1):
@@ -79,6 +82,8 @@ class _Tree:
         for col, least, threshold in zip(self.cols, self.least, self.thresholds):
             fits = vfree >= threshold and free >= 0
             col[node], least[node] = (free, key) if fits else (-1, INFINITY)
+        for roomy, memory in zip(self.roomy, self.sizes):
+            roomy[node] = key if free >= memory else INFINITY
 
     def _pull(self, node):
         changed = False
@@ -88,6 +93,10 @@ class _Tree:
             smallest = least[left] if least[left] < least[right] else least[right]
             if col[node] != most or least[node] != smallest:
                 col[node], least[node], changed = most, smallest, True
+        for roomy in self.roomy:
+            smallest = roomy[left] if roomy[left] < roomy[right] else roomy[right]
+            if roomy[node] != smallest:
+                roomy[node], changed = smallest, True
         return changed
 
     def update(self, i, key):
@@ -99,12 +108,13 @@ class _Tree:
     def search(self, m, v, excluded, want):
         column = bisect_right(self.thresholds, v) - 1
         col, least = self.cols[column], self.least[column]
+        roomy = self.roomy[bisect_right(self.sizes, m) - 1] if self.sizes else least
         size, vfree = self.size, self.vfree
         found, worst = [], INFINITY
         stack = [1]
         while stack:
             node = stack.pop()
-            if col[node] < m or least[node] >= worst:
+            if col[node] < m or least[node] >= worst or roomy[node] >= worst:
                 continue
             if node >= size:
                 i = node - size
@@ -114,26 +124,26 @@ class _Tree:
                         del found[want:]
                         worst = found[-1][0]
                 continue
-            left = 2 * node
-            if least[left] <= least[left + 1]:
-                stack.append(left + 1)
+            left, right = 2 * node, 2 * node + 1
+            if max(least[left], roomy[left]) <= max(least[right], roomy[right]):
+                stack.append(right)
                 stack.append(left)
             else:
                 stack.append(left)
-                stack.append(left + 1)
+                stack.append(right)
         return [i for _key, i in found]
 
 
 class Spread:
     """Lowest relative use first. A heap answers while the best hosts fit; the tree when they do not."""
 
-    def __init__(self, free, vfree, usable, limits, thresholds, smallest):
+    def __init__(self, free, vfree, usable, limits, thresholds, sizes):
         self.free, self.vfree, self.usable, self.limits = free, vfree, usable, limits
-        self.smallest = smallest  # the smallest unit (memory, vCPUs): hosts without room for it never fit again
+        self.smallest = (sizes[0], thresholds[0])  # every unit needs this much: a host without it never fits again
         self.keys = [self.key(i) for i in range(len(free))]
         self.heap = [(key, i) for i, key in enumerate(self.keys)]
         heapq.heapify(self.heap)
-        self.tree = _Tree(free, vfree, self.keys, thresholds)
+        self.tree = _Tree(free, vfree, self.keys, thresholds, sizes)
         self.dirty = set()
 
     def key(self, i):

@@ -179,7 +179,7 @@ class _Planner:
                     return True
             else:
                 if index is None:
-                    index = search.FirstFit(free, vfree, search.vcpu_thresholds(u.vcpus for u in self.capacity_units))
+                    index = search.FirstFit(free, vfree, search.frequent(u.vcpus for u in self.capacity_units))
                 if index.search(unit.memory_kib, unit.vcpus, unit.excluded, 1):
                     return True
         return False

@@ -22,11 +22,11 @@ def _walk(strategy, free, vfree, usable, limits, m, v, excluded, want):
     return order[:want]
 
 
-def test_vcpu_columns_keep_the_smallest_and_the_most_frequent_demands():
-    assert search.vcpu_thresholds([4, 2, 2, 8]) == [2, 4, 8]
-    assert search.vcpu_thresholds([]) == [1]
+def test_columns_keep_the_smallest_and_the_most_frequent_needs():
+    assert search.frequent([4, 2, 2, 8]) == [2, 4, 8]
+    assert search.frequent([]) == [1] and search.frequent([], default=0) == [0]
     demands = [1] * 3 + [2] * 50 + [4] * 40 + list(range(5, 30))
-    columns = search.vcpu_thresholds(demands, limit=4)
+    columns = search.frequent(demands, limit=4)
     assert columns[:3] == [1, 2, 4] and len(columns) == 4
 
 
@@ -42,14 +42,14 @@ def test_searches_match_a_walk_over_every_host(strategy, misses, monkeypatch):
         free = [rnd.randint(-4, u) for u in usable]
         vfree = [rnd.randint(-1, lim) for lim in limits]
         demands = [(rnd.randint(0, 40), rnd.choice((1, 1, 2, 3, 4, 8, 12))) for _u in range(60)]
-        columns = search.vcpu_thresholds([v for _m, v in demands], limit=4)
-        smallest = (min(m for m, _v in demands), min(v for _m, v in demands))
+        columns = search.frequent([v for _m, v in demands], limit=4)
+        sizes = search.frequent([m for m, _v in demands], limit=3, default=0)
         if strategy == "first_fit":
             index = search.FirstFit(free, vfree, columns)
         elif strategy == "best_fit":
             index = search.BestFit(free, vfree, columns)
         else:
-            index = search.Spread(free, vfree, usable, limits, columns, smallest)
+            index = search.Spread(free, vfree, usable, limits, columns, sizes)
         for m, v in demands:
             excluded = set(rnd.sample(range(count), rnd.randint(0, min(3, count))))
             want = rnd.choice((1, 4))
