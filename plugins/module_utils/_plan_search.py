@@ -12,15 +12,16 @@ returns up to `want` destinations with room for m KiB and v vCPUs, not in `exclu
 - best_fit: least memory free (the tightest fit).
 
 Every search is exact; the structures only decide how much is looked at. Hosts are told apart by
-how many vCPUs they have free (a column per vCPU demand), so hosts short of vCPUs are never walked.
+how many vCPUs they have free (a column per frequent vCPU need), so hosts short of vCPUs are passed
+over in bulk, never one by one; spread's tree also keeps a column per frequent memory need.
 Private to drover.libvirt; no compatibility promise.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections import Counter
 from bisect import bisect_left, bisect_right, insort
+from collections import Counter
 
 STRATEGIES = ("spread", "first_fit", "best_fit")
 # Integer rank keys: relative use scaled, then the host number, so ties go by name.
