@@ -402,7 +402,7 @@ def scenarios(seed):
              ("10,000 VMs onto 100 hosts (most left behind)", _empty_hosts(100, "new")),
              ("the same beside 900 hosts with memory free and 1 vCPU", dict(_empty_hosts(100, "new"), **_empty_hosts(900, "one", 8, 31))))
     for label, destinations in cases:
-        plan, wall, cpu, _same = run_planner(dict(sources, **destinations), drain, None, {"max_parallel": 50, "cold": True}, 3)
+        plan, wall, cpu, _same = run_planner(dict(sources, **destinations), drain, None, {"max_parallel": 50, "cold": True}, 5)
         rows.append({"case": label, "s": round(wall, 3), "cpu_s": round(cpu, 3), "moves": len(plan["moves"]),
                      "unplaced": len(plan["unplaced"])})
         print("%-56s %7.3f s (cpu %.3f): %d moves, %d unplaced" % (label, wall, cpu, len(plan["moves"]), len(plan["unplaced"])))
