@@ -62,7 +62,7 @@ def measure(hosts):
         row = {"hosts": hosts, "lab_up_s": round(up_s, 1)}
         row["check_cold_s"] = evacuate(check=True)
         # The median of three: other work on a two-CPU machine makes single runs noisy.
-        row["check_warm_s"] = sorted(evacuate(check=True) for _ in range(3))[1]
+        row["check_warm_s"] = sorted(evacuate(check=True) for _run in range(3))[1]
         row["real_s"] = evacuate(check=False)
         return row
     finally:

@@ -16,7 +16,12 @@ description:
     (live migration, cold move, or moving a shut-off definition), and the wave it moves in.
   - Placement keeps memory headroom, a per-host memory reservation and a vCPU overcommit ratio;
     honours anti-affinity and affinity groups, pinned VMs, hosts in maintenance, excluded hosts and
-    failed preflight verdicts; spreads VMs onto the destinations with the most free memory, largest VMs first.
+    failed preflight verdicts. Largest VMs first, each goes to the destination with the lowest relative
+    use of its binding resource (memory or vCPUs).
+  - When that leaves VMs behind, first-fit and best-fit decreasing are tried too and the placement that
+    places the most VMs (then the most memory) is kept, so a plan never places fewer VMs than either.
+  - Refuses facts with negative, NaN or infinite numbers, and a VM (same name or UUID) found on two of the
+    hosts being drained, naming the host and field, or the VM and both hosts.
   - VMs that cannot move are listed in RV(_value.unplaced) with a reason a person can act on.
   - Changes nothing and contacts no host; the same input always gives the same plan.
   - See C(docs/planner.md) in the collection for every rule.

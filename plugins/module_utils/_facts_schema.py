@@ -11,6 +11,7 @@ Private to drover.libvirt; no compatibility promise.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
@@ -22,7 +23,10 @@ SIZES = (("memory_kib", (int, float)), ("current_memory_kib", (int, float)), ("v
 
 
 def field(where, data, key, kinds, default=None, required=False):
-    """data[key] when it has one of the types `kinds`; `default` when missing or null."""
+    """data[key] when it has one of the types `kinds`; `default` when missing or null.
+
+    Numbers in facts are sizes and counts: negative, NaN or infinite ones are refused.
+    """
     if key not in data or data[key] is None:
         if required:
             raise DroverError("%s: missing required field %s" % (where, key))
@@ -30,7 +34,14 @@ def field(where, data, key, kinds, default=None, required=False):
     value = data[key]
     if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
         raise DroverError("%s: field %s must be %s, got %r" % (where, key, _kind_name(kinds), value))
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        _size(where, "field " + key, value)
     return value
+
+
+def _size(where, what, value):
+    if not (value >= 0 and math.isfinite(value)):
+        raise DroverError("%s: %s must be a finite number of 0 or more, got %r" % (where, what, value))
 
 
 def _kind_name(kinds):
@@ -100,6 +111,8 @@ def read_migration_facts(host, dom):
         if not isinstance(disk, Mapping):
             continue
         size = disk.get("capacity_bytes")
+        if isinstance(size, (int, float)) and not isinstance(size, bool):
+            _size(where, "disk %s field capacity_bytes" % (disk.get("target") or disk.get("path") or "?"), size)
         disks.append({"target": str(disk.get("target") or disk.get("path") or "?"), "device": disk.get("device"),
                       "shared": disk.get("shared"),
                       "capacity_bytes": int(size) if isinstance(size, (int, float)) and not isinstance(size, bool) else None})
@@ -147,10 +160,7 @@ def read_claims(host, facts):
         entry = {"run_id": str(field(at, claim, "run_id", (str,), required=True)),
                  "uuid": str(field(at, claim, "uuid", (str,), required=True))}
         for key in ("memory_kib", "vcpus"):
-            value = field(at, claim, key, (int, float), required=True)
-            if not value >= 0 or value == float("inf"):
-                raise DroverError("%s: field %s must be a finite number of 0 or more, got %r" % (at, key, value))
-            entry[key] = int(value)
+            entry[key] = int(field(at, claim, key, (int, float), required=True))
         out.append(entry)
     return out
 

@@ -3,11 +3,13 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Why the planner could not place a domain: reasons a person can act on (docs/planner.md lists them).
 
-Functions over the planner's state (_planner._Planner, read only but for a further pool search)
-and what its search met. Private to drover.libvirt; no compatibility promise.
+Written once the plan is chosen, from the planner's state (_planner._Planner, read only).
+Private to drover.libvirt; no compatibility promise.
 """
 
 from __future__ import annotations
+
+from bisect import bisect_right
 
 NO_DESTINATION = "no destination: all hosts are drained, excluded or in maintenance"
 # How many hosts an explanation names before it says "and N more".
@@ -69,24 +71,87 @@ def kept_text(planner, host):
     return kept + " kept"
 
 
-def search_failed_text(planner, unit, pool, rejected, needs_capacity):
-    """A reason from what the search met (and a further look when needed)."""
-    if not planner.targets:
-        return NO_DESTINATION
-    vcpu_ratio = number_text(planner.c["vcpu_ratio"])
-    if needs_capacity:
-        short = sorted((r[0][1] for r in rejected.values() if r[0][0] == "vcpus"), key=lambda h: (-h.vcpus_free, h.name))
-        if short:
-            return "needs %d vCPUs; most free on a valid destination with room for its memory is %s with %d (vcpu_ratio %s)" % (
-                unit.vcpus, short[0].name, max(short[0].vcpus_free, 0), vcpu_ratio)
-        # The search stopped at the first host short of memory; the best one no rule excludes is further on.
-        taken, more = pool.search(lambda h: planner.conflicts(unit, h), None, 1)
-        rejected.update(more)
-        if taken:
-            best = taken[0]
+class Reasons:
+    """Why the units the plan could not place stay, from the plan's final figures.
+
+    A run only lowers what hosts have free and only adds anti-affinity holders, so what stopped a
+    unit when its turn came still stops it at the end: the reasons speak of the figures the plan
+    reports under `destinations`. Hosts are looked at most free memory first.
+    """
+
+    def __init__(self, planner):
+        self.planner = planner
+        self.vcpu_ratio = number_text(planner.c["vcpu_ratio"])
+        by_free = sorted(planner.targets, key=lambda h: (-h.free_kib, h.name))
+        self.everywhere = by_free
+        self.pool = [h for h in by_free if h.vcpus_free > 0]
+        self.no_vcpu = sorted(h.name for h in planner.targets if h.vcpus_free <= 0)
+        self.less_free = [-h.free_kib for h in self.pool]  # ascending, for bisect
+        # most_vcpus[k]: the host with the most vCPUs free (then by name) among the k+1 with the most memory free.
+        self.most_vcpus, best = [], None
+        for host in self.pool:
+            if best is None or (-host.vcpus_free, host.name) < (-best.vcpus_free, best.name):
+                best = host
+            self.most_vcpus.append(best)
+        self.known = {}
+
+    def why(self, unit):
+        needs_capacity = bool(unit.memory_kib or unit.vcpus)
+        if unit.anchor_names:
+            return self._anchors(unit, needs_capacity)
+        if not self.planner.targets:
+            return NO_DESTINATION
+        holders = self.planner.holders
+        alone = not (unit.clash or unit.failed or any(group in holders for group in unit.anti))
+        shape = (needs_capacity, unit.memory_kib, unit.vcpus)
+        if alone and shape in self.known:
+            return self.known[shape]
+        reason = self._search_failed(unit, needs_capacity)
+        if alone:
+            self.known[shape] = reason
+        return reason
+
+    def _search_failed(self, unit, needs_capacity):
+        conflicts = self.planner.conflicts
+        pool = self.pool if needs_capacity else self.everywhere
+        best = next((h for h in pool if not conflicts(unit, h)), None)
+        if needs_capacity and best is not None:
+            if best.free_kib >= unit.memory_kib:
+                # Room for its memory on a valid host, so vCPUs are short there: the most found on one.
+                roomy = bisect_right(self.less_free, -unit.memory_kib)
+                short = self.most_vcpus[roomy - 1]
+                if conflicts(unit, short):
+                    short = min((h for h in self.pool[:roomy] if not conflicts(unit, h)),
+                                key=lambda h: (-h.vcpus_free, h.name))
+                return "needs %d vCPUs; most free on a valid destination with room for its memory is %s with %d (vcpu_ratio %s)" % (
+                    unit.vcpus, short.name, max(short.vcpus_free, 0), self.vcpu_ratio)
             return "needs %d MiB; most free on a valid destination is %s with %d MiB (%s)" % (
-                mib(unit.memory_kib, up=True), best.name, mib(max(best.free_kib, 0)), kept_text(planner, best))
-    return conflict_text(rejected, sorted(planner.no_vcpu) if needs_capacity else [], vcpu_ratio)
+                mib(unit.memory_kib, up=True), best.name, mib(max(best.free_kib, 0)), kept_text(self.planner, best))
+        rejected = {h.name: conflicts(unit, h) for h in pool}
+        return conflict_text({name: kinds for name, kinds in rejected.items() if kinds},
+                             self.no_vcpu if needs_capacity else [], self.vcpu_ratio)
+
+    def _anchors(self, unit, needs_capacity):
+        """Why none of the hosts where members of the unit already are can take it."""
+        planner = self.planner
+        texts = []
+        for name in unit.anchor_names:
+            host = planner.hosts[name]
+            if name in planner.excluded:
+                texts.append("%s (%s)" % (name, planner.excluded[name]))
+                continue
+            reasons = planner.conflicts(unit, host)
+            if reasons:
+                text = conflict_text({name: reasons[:1]}, [], self.vcpu_ratio)
+            elif needs_capacity and host.free_kib < unit.memory_kib:
+                text = "needs %d MiB, %d MiB free with %s" % (mib(unit.memory_kib, up=True), mib(max(host.free_kib, 0)),
+                                                              kept_text(planner, host))
+            elif needs_capacity and host.vcpus_free < unit.vcpus:
+                text = "needs %d vCPUs, %d free under vcpu_ratio %s" % (unit.vcpus, max(host.vcpus_free, 0), self.vcpu_ratio)
+            else:
+                continue
+            texts.append("%s (%s)" % (name, text))
+        return "members already on %s" % some(texts)
 
 
 def conflict_text(rejected, no_vcpu, vcpu_ratio):
@@ -115,24 +180,3 @@ def conflict_text(rejected, no_vcpu, vcpu_ratio):
     if not parts:
         return NO_DESTINATION
     return parts[0] if len(parts) == 1 else "no valid destination: " + "; ".join(parts)
-
-
-def anchors_text(planner, unit, accept):
-    """Why none of the hosts where members of the unit already are can take it."""
-    texts = []
-    for name in unit.anchors:
-        host = planner.hosts[name]
-        if name in planner.excluded:
-            texts.append("%s (%s)" % (name, planner.excluded[name]))
-            continue
-        kind, detail = accept(host)[0]
-        if kind == "memory":
-            text = "needs %d MiB, %d MiB free with %s" % (mib(unit.memory_kib, up=True), mib(max(host.free_kib, 0)),
-                                                          kept_text(planner, host))
-        elif kind == "vcpus":
-            text = "needs %d vCPUs, %d free under vcpu_ratio %s" % (
-                unit.vcpus, max(host.vcpus_free, 0), number_text(planner.c["vcpu_ratio"]))
-        else:
-            text = conflict_text({name: [(kind, detail)]}, [], number_text(planner.c["vcpu_ratio"]))
-        texts.append("%s (%s)" % (name, text))
-    return "members already on %s" % some(texts)

@@ -4,17 +4,21 @@
 """Evacuation placement: where each domain of the hosts being drained goes, and in which waves.
 
 Pure logic over hypervisor_info results (docs/facts.md) and preflight verdicts; docs/planner.md
-describes every rule. Inputs are read by _planner_inputs, reasons written by _plan_explain, waves
-filled by _schedule. Private to drover.libvirt; no compatibility promise.
+describes every rule. Inputs are read by _planner_inputs; this file sets the problem (units, what
+excludes destinations for each) and keeps the best of the placements _plan_run makes with the ways
+of choosing in _plan_search; reasons are written by _plan_explain, waves filled by _schedule.
+Private to drover.libvirt; no compatibility promise.
 """
 
 from __future__ import annotations
 
-import heapq
+import gc
 from collections.abc import Mapping
 
 from ansible_collections.drover.libvirt.plugins.module_utils import _plan_explain as explain
+from ansible_collections.drover.libvirt.plugins.module_utils import _plan_search as search
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
+from ansible_collections.drover.libvirt.plugins.module_utils._plan_run import Run
 from ansible_collections.drover.libvirt.plugins.module_utils._plan_select import select_domains
 from ansible_collections.drover.libvirt.plugins.module_utils._planner_inputs import (
     LIVE_STATES,
@@ -27,7 +31,8 @@ from ansible_collections.drover.libvirt.plugins.module_utils._planner_inputs imp
 from ansible_collections.drover.libvirt.plugins.module_utils._schedule import CAPS, drain_caps, fill_waves
 from ansible_collections.drover.libvirt.plugins.module_utils._transfer_estimate import move_estimate
 
-ALTERNATES = 3
+STRATEGIES = search.STRATEGIES
+_NOTHING = frozenset()
 
 
 def plan_evacuation(fleet, drain, verdicts=None, constraints=None):
@@ -40,28 +45,48 @@ def plan_evacuation(fleet, drain, verdicts=None, constraints=None):
     if not isinstance(fleet, Mapping) or not fleet:
         raise DroverError("fleet must be a non-empty dict of inventory host to the result of "
                           "drover.libvirt.hypervisor_info, got %r" % (type(fleet).__name__,))
-    fleet = {str(host): facts for host, facts in fleet.items()}
-    drained = read_drain(drain, fleet)
-    c = read_constraints(constraints, fleet)
-    verdict_index = read_verdicts(verdicts)
-    hosts, domains = read_fleet(fleet, set(drained), c)
-    return _Planner(hosts, domains, drained, c, verdict_index).run()
+    # The planner makes many small objects and hardly any reference cycles; the cyclic collector
+    # would walk the whole fleet again and again (half the time on large fleets) to find next to nothing.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        fleet = {str(host): facts for host, facts in fleet.items()}
+        drained = read_drain(drain, fleet)
+        c = read_constraints(constraints, fleet)
+        verdict_index = read_verdicts(verdicts)
+        hosts, domains = read_fleet(fleet, set(drained), c)
+        return _Planner(hosts, domains, drained, c, verdict_index).run()
+    finally:
+        if collecting:
+            gc.enable()
 
 
 class _Unit:
-    """Domains that move together (linked by affinity), placed as one."""
+    """Domains that move together (linked by affinity), placed as one.
 
-    __slots__ = ("members", "groups", "memory_kib", "vcpus", "define_kib", "anti", "failed", "clash", "anchors")
+    For the runs: memory_kib, vcpus (what it reserves), define_kib (memory of its shut-off
+    members), anti (groups), excluded (destination numbers it may never use) and anchors
+    ({destination number: members there}, None when no member stays anywhere).
+    """
+
+    __slots__ = ("members", "groups", "memory_kib", "vcpus", "define_kib", "weight_kib", "anti", "failed", "clash",
+                 "anchor_names", "anchors", "excluded")
 
     def __init__(self, members):
         self.members = members
-        self.groups = sorted({group for dom in members for group in dom.affinity})
-        moving = [dom for dom in members if dom.active]
-        self.memory_kib = sum(dom.memory_kib for dom in moving)
-        self.vcpus = sum(max(dom.vcpus, 1) for dom in moving)
-        self.define_kib = sum(dom.memory_kib for dom in members if not dom.active)
-        self.anti = sorted({group for dom in members for group in dom.anti})
-        self.failed, self.clash, self.anchors = {}, set(), []
+        if len(members) == 1:
+            dom = members[0]
+            self.memory_kib, self.vcpus, self.define_kib = (dom.memory_kib, max(dom.vcpus, 1), 0) if dom.active else (0, 0, dom.memory_kib)
+            self.groups, self.anti = dom.affinity, tuple(dom.anti)
+        else:
+            moving = [dom for dom in members if dom.active]
+            self.memory_kib = sum(dom.memory_kib for dom in moving)
+            self.vcpus = sum(max(dom.vcpus, 1) for dom in moving)
+            self.define_kib = sum(dom.memory_kib for dom in members if not dom.active)
+            self.groups = sorted({group for dom in members for group in dom.affinity})
+            self.anti = tuple(sorted({group for dom in members for group in dom.anti}))
+        self.weight_kib = self.memory_kib + self.define_kib
+        self.failed, self.clash, self.anchor_names, self.anchors, self.excluded = {}, set(), [], None, _NOTHING
 
     @property
     def key(self):
@@ -69,59 +94,12 @@ class _Unit:
         return (-self.memory_kib, -self.vcpus, -self.define_kib, first.name, first.source)
 
 
-class _Pool:
-    """Hosts best first by `rank`, in a heap with lazy updates.
-
-    A host whose figures change is pushed again with a new version; older entries are dropped when
-    they surface, so each placement costs a few heap operations instead of a scan of every host.
-    """
-
-    def __init__(self, hosts, rank):
-        self.rank = rank
-        self.version = {}
-        self.heap = []
-        for host in hosts:
-            self.refresh(host)
-
-    def refresh(self, host, keep=True):
-        version = self.version.get(host.name, 0) + 1
-        self.version[host.name] = version
-        if keep:
-            heapq.heappush(self.heap, (-self.rank(host), host.name, version, host))
-
-    def search(self, accept, stop, want):
-        """Up to `want` hosts accept() takes (it returns a list of reasons, empty to take), best first.
-
-        stop(host) ends the walk: the heap's order is what stop tests, so no later host passes it.
-        Returns (taken, {host name: reasons}); every live entry stays in the heap.
-        """
-        taken, rejected, popped = [], {}, []
-        heap = self.heap
-        while heap and len(taken) < want:
-            entry = heap[0]
-            host = entry[3]
-            if self.version.get(host.name) != entry[2]:
-                heapq.heappop(heap)
-                continue
-            if stop is not None and stop(host):
-                break
-            popped.append(heapq.heappop(heap))
-            reasons = accept(host)
-            if reasons:
-                rejected[host.name] = reasons
-            else:
-                taken.append(host)
-        for entry in popped:
-            heapq.heappush(heap, entry)
-        return taken, rejected
-
-
 class _Planner:
-    """One plan: places the units of the drained hosts' domains, biggest first, and keeps the books.
+    """One plan: the problem (destinations, units and what excludes them), its runs, and the result.
 
-    hosts: {name: Host}; targets: the hosts that may receive; placed, unplaced, skipped: the
-    outcome so far; present, holders, anchor_counts: who is where (for clashes, anti-affinity
-    and affinity), updated as units are placed.
+    hosts: {name: Host}; targets: the hosts that may receive, in name order (a run numbers them so);
+    present, holders, anchor_counts: who is where outside the drained hosts (clashes,
+    anti-affinity, affinity); after the runs, holders also has what the chosen run placed.
     """
 
     def __init__(self, hosts, domains, drained, c, verdicts):
@@ -136,8 +114,9 @@ class _Planner:
             elif hosts[name].maintenance is not None:
                 self.excluded[name] = "marked for maintenance"
         self.targets = [hosts[name] for name in sorted(hosts) if name not in self.excluded]
+        self.number = {host.name: i for i, host in enumerate(self.targets)}
         self.placed, self.unplaced, self.skipped = [], [], []
-        self.no_vcpu, self.infeasible = set(), {}
+        self.capacity_units, self.definition_units = [], []
         # Failed checks by domain, so a unit looks up its own instead of every host's.
         self.failures = {}
         for (name, source, destination), verdict in sorted(verdicts.items()):
@@ -152,30 +131,73 @@ class _Planner:
             if dom.source in self.drained:
                 self.leaving.append(dom)
                 continue
+            for key in (("name", dom.name), ("uuid", dom.uuid)):
+                if key[1]:
+                    self.present.setdefault(key, set()).add(dom.source)
             self._arrive(dom, dom.source)
             for group in dom.affinity:
                 counts = self.anchor_counts.setdefault(group, {})
                 counts[dom.source] = counts.get(dom.source, 0) + 1
 
     def _arrive(self, dom, host):
-        for key in (("name", dom.name), ("uuid", dom.uuid)):
-            if key[1]:
-                self.present.setdefault(key, set()).add(host)
         for group in dom.anti:
             self.holders.setdefault(group, {}).setdefault(host, []).append(dom.name)
 
     def run(self):
-        units = self._units(self._triage())
-        capacity = [unit for unit in units if unit.memory_kib or unit.vcpus]
-        pool = _Pool([h for h in self.targets if h.vcpus_free > 0], lambda h: h.free_kib)
-        self.no_vcpu = {h.name for h in self.targets if h.vcpus_free <= 0}
-        for unit in sorted(capacity, key=lambda u: u.key):
-            self._place(unit, pool, True)
-        # Definitions reserve nothing; ranking by memory left minus what was defined there spreads them.
-        pool = _Pool(self.targets, lambda h: h.free_kib - h.defined_kib)
-        for unit in sorted((u for u in units if not (u.memory_kib or u.vcpus)), key=lambda u: u.key):
-            self._place(unit, pool, False)
+        movable = self._triage()
+        _refuse_copies(movable)
+        for unit in sorted(self._units(movable), key=lambda u: u.key):
+            (self.capacity_units if unit.memory_kib or unit.vcpus else self.definition_units).append(unit)
+        best = Run(self, STRATEGIES[0]).place_all()
+        if self._could_do_better(best):
+            for strategy in STRATEGIES[1:]:
+                run = Run(self, strategy).place_all()
+                if run.score() > best.score():
+                    best = run
+                if not best.failed:
+                    break
+        self._keep(best)
         return self._result()
+
+    def _could_do_better(self, run):
+        """Whether a unit the run left behind fits somewhere on the fleet as it is before any placement.
+
+        When none does (an anchor in maintenance, larger than any host has free, failed checks
+        everywhere), no other way of placing could place more.
+        """
+        free = [h.free_kib for h in self.targets]
+        vfree = [h.vcpus_free for h in self.targets]
+        index = None
+        for unit in run.failed:
+            capacity = bool(unit.memory_kib or unit.vcpus)
+            if unit.anchors is not None:
+                if any(i not in unit.excluded and (not capacity or (free[i] >= unit.memory_kib and vfree[i] >= unit.vcpus))
+                       for i in unit.anchors):
+                    return True
+            elif not capacity:
+                if len(unit.excluded) < len(self.targets):
+                    return True
+            else:
+                if index is None:
+                    index = search.FirstFit(free, vfree, search.frequent(u.vcpus for u in self.capacity_units))
+                if index.search(unit.memory_kib, unit.vcpus, unit.excluded, 1):
+                    return True
+        return False
+
+    def _keep(self, run):
+        """Make `run` the plan: its figures on the hosts, its placements, a reason for each unit it could not place."""
+        for i, host in enumerate(self.targets):
+            host.free_kib, host.vcpus_allocated = run.free[i], host.vcpu_limit - run.vfree[i]
+            host.defined_kib = run.defined[i]
+        for unit, i, alternates in run.placed:
+            chosen = self.targets[i]
+            for dom in unit.members:
+                chosen.inbound += 1
+                self._arrive(dom, chosen.name)
+                self.placed.append((dom, chosen.name, [self.targets[j].name for j in alternates]))
+        reasons = explain.Reasons(self)
+        for unit in run.failed:
+            self._fail(unit, reasons.why(unit))
 
     def _triage(self):
         """Domains to place; the others go to skipped or unplaced with their reason."""
@@ -235,7 +257,9 @@ class _Planner:
             members.setdefault(root(i), []).append(dom)
         units = []
         for group_members in members.values():
-            unit = _Unit(sorted(group_members, key=lambda d: (d.name, d.source)))
+            if len(group_members) > 1:
+                group_members.sort(key=lambda d: (d.name, d.source))
+            unit = _Unit(group_members)
             apart = explain.apart_text(unit)
             if apart:
                 for dom in unit.members:
@@ -246,6 +270,8 @@ class _Planner:
         return units
 
     def _constraints_of(self, unit):
+        """What excludes destinations for the unit whatever is placed (a domain of the same name or
+        UUID, a failed preflight check, an anti-affinity member staying there) and its anchors."""
         prefix = len(unit.members) > 1
         for dom in unit.members:
             for key in (("name", dom.name), ("uuid", dom.uuid)):
@@ -255,11 +281,21 @@ class _Planner:
                 texts = ["%s: %s" % (dom.name, text) if prefix else text for check_id, text in failures if check_id not in ignored]
                 if texts:
                     unit.failed.setdefault(host, []).extend(texts)
-        counts = {}
-        for group in unit.groups:
-            for host, count in self.anchor_counts.get(group, {}).items():
-                counts[host] = counts.get(host, 0) + count
-        unit.anchors = sorted(counts, key=lambda h: (-counts[h], -self.hosts[h].free_kib, h))
+        number = self.number
+        if unit.clash or unit.failed or any(group in self.holders for group in unit.anti):
+            excluded = {number[h] for h in unit.clash if h in number}
+            excluded.update(number[h] for h in unit.failed if h in number)
+            for group in unit.anti:
+                excluded.update(number[h] for h in self.holders.get(group, ()) if h in number)
+            unit.excluded = frozenset(excluded)
+        if unit.groups:
+            counts = {}
+            for group in unit.groups:
+                for host, count in self.anchor_counts.get(group, {}).items():
+                    counts[host] = counts.get(host, 0) + count
+            if counts:
+                unit.anchor_names = sorted(counts, key=lambda h: (-counts[h], -self.hosts[h].free_kib, h))
+                unit.anchors = {number[h]: count for h, count in counts.items() if h in number}
 
     def conflicts(self, unit, host):
         """Why `host` cannot take `unit` whatever its capacity: [(kind, detail)], empty when it can."""
@@ -274,50 +310,6 @@ class _Planner:
             if holders and name in holders:
                 reasons.append(("anti", (group, name, holders[name])))
         return reasons
-
-    def _capacity(self, unit, host):
-        if host.free_kib < unit.memory_kib:
-            return [("memory", host)]
-        if host.vcpus_free < unit.vcpus:
-            return [("vcpus", host)]
-        return []
-
-    def _place(self, unit, pool, needs_capacity):
-        def accept(host):
-            return self.conflicts(unit, host) or (self._capacity(unit, host) if needs_capacity else [])
-
-        # Capacity only shrinks, so until the next placement a unit of a size that failed fails the same
-        # way; remembering that spares a walk over every host when the fleet is full.
-        shape = (unit.memory_kib, unit.vcpus) if needs_capacity and not (unit.anti or unit.failed or unit.clash or unit.anchors) else None
-        if shape in self.infeasible:
-            return self._fail(unit, self.infeasible[shape])
-        if unit.anchors:
-            valid = [self.hosts[h] for h in unit.anchors if h not in self.excluded and not accept(self.hosts[h])]
-            if not valid:
-                return self._fail(unit, explain.anchors_text(self, unit, accept))
-            chosen, alternates = valid[0], valid[1:ALTERNATES + 1]
-        else:
-            stop = (lambda h: h.free_kib < unit.memory_kib) if needs_capacity else None
-            taken, rejected = pool.search(accept, stop, ALTERNATES + 1)
-            if not taken:
-                reason = explain.search_failed_text(self, unit, pool, rejected, needs_capacity)
-                if shape:
-                    self.infeasible[shape] = reason
-                return self._fail(unit, reason)
-            chosen, alternates = taken[0], taken[1:]
-        if needs_capacity:
-            chosen.free_kib -= unit.memory_kib
-            chosen.vcpus_allocated += unit.vcpus
-            if chosen.vcpus_free <= 0:
-                self.no_vcpu.add(chosen.name)
-        chosen.defined_kib += unit.define_kib
-        self.infeasible.clear()
-        pool.refresh(chosen, keep=chosen.vcpus_free > 0 or not needs_capacity)
-        for dom in unit.members:
-            chosen.inbound += 1
-            self._arrive(dom, chosen.name)
-            self.placed.append((dom, chosen.name, [h.name for h in alternates]))
-        return None
 
     def _fail(self, unit, reason):
         reason = explain.unit_text(unit, reason)
@@ -374,3 +366,18 @@ def _entry(dom, **fields):
     entry = {"domain": dom.name, "source": dom.source}
     entry.update(fields)
     return entry
+
+
+def _refuse_copies(movable):
+    """Two domains of one name or UUID on two drained hosts would both be planned: refuse, naming both."""
+    seen = {}
+    for dom in movable:
+        for kind, value in (("name", dom.name), ("UUID", dom.uuid)):
+            if not value:
+                continue
+            other = seen.setdefault((kind, value), dom)
+            if other is not dom:
+                raise DroverError(
+                    "domain %s on %s and domain %s on %s have the same %s%s: both hosts are being drained and a VM "
+                    "must end on one host only; remove the stale copy first"
+                    % (other.name, other.source, dom.name, dom.source, kind, "" if kind == "name" else " " + value))

@@ -133,7 +133,7 @@ def read_drain(drain, host_names):
 class Host:
     """A hypervisor as the planner sees it: what it can still take, and what the plan put there."""
 
-    __slots__ = ("name", "total_kib", "reserved_kib", "headroom_kib", "free_before", "free_kib",
+    __slots__ = ("name", "total_kib", "reserved_kib", "headroom_kib", "usable_kib", "free_before", "free_kib",
                  "vcpu_limit", "vcpus_allocated", "maintenance", "inbound", "defined_kib")
 
     def __init__(self, name, total_kib, committed_kib, reserved_kib, headroom_kib, vcpu_limit, vcpus_allocated, maintenance):
@@ -141,7 +141,8 @@ class Host:
         self.total_kib = total_kib
         self.reserved_kib = reserved_kib
         self.headroom_kib = headroom_kib
-        self.free_before = total_kib - committed_kib - reserved_kib - headroom_kib
+        self.usable_kib = total_kib - reserved_kib - headroom_kib  # what VMs may use in all
+        self.free_before = self.usable_kib - committed_kib
         self.free_kib = self.free_before
         self.vcpu_limit = vcpu_limit
         self.vcpus_allocated = vcpus_allocated

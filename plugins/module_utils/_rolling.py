@@ -132,9 +132,6 @@ def aware(text):
     return moment if moment.tzinfo else moment.replace(tzinfo=datetime.timezone.utc)
 
 
-
-
-
 def host_record(host, outcome, reason, started_at, finished_at, hook_seconds, moves, expected):
     """One host's entry in the rolling report.
 

@@ -20,6 +20,7 @@ Private to drover.libvirt; no compatibility promise.
 from __future__ import annotations
 
 import heapq
+from collections import deque
 
 from ansible_collections.drover.libvirt.plugins.module_utils._values import bounded_number
 
@@ -106,32 +107,22 @@ def start_now(waiting, slots, route):
     return started
 
 
-def _route(move):
-    return move["source"], move["destination"]
-
-
 def fill_waves(moves, caps, sources_at_once=SOURCES_AT_ONCE):
     """Give each move (in plan order) its wave and order; returns the waves.
 
-    Each wave starts from no move running and takes what start_now() lets it, from the first
+    Each wave starts from no move running and takes what start_now() would let it, from the first
     `sources_at_once` sources (by name) that still have moves; None lets every source in at once.
     Destinations never become sources, so moves do not depend on each other and any order is
     safe; plan order puts the largest first. Sorts `moves` by their new order.
     """
-    position = {id(move): i for i, move in enumerate(moves)}
-    by_source = {}
-    for move in moves:
-        by_source.setdefault(move["source"], []).append(move)
-    queue = [by_source[source] for source in sorted(by_source)]  # each in plan order
+    waiting = _Waiting(moves, caps)
+    later = deque(sorted(waiting.heads))
+    at_once = len(later) if sources_at_once is None else sources_at_once
     waves, order = [], 0
-    while queue:
-        active = queue if sources_at_once is None else queue[:sources_at_once]
-        waiting = active[0] if len(active) == 1 else heapq.merge(*active, key=lambda m: position[id(m)])
-        wave = start_now(waiting, Slots(caps), _route)
-        taken = {id(move) for move in wave}
-        for group in active:
-            group[:] = [move for move in group if id(move) not in taken]
-        queue[:len(active)] = [group for group in active if group]
+    while later or waiting.active:
+        while later and len(waiting.active) < at_once:
+            waiting.activate(later.popleft())
+        wave = [moves[position] for position in waiting.wave()]
         number = len(waves) + 1
         for move in wave:
             order += 1
@@ -140,3 +131,124 @@ def fill_waves(moves, caps, sources_at_once=SOURCES_AT_ONCE):
                       "estimated_seconds": max(m["estimated_seconds"] for m in wave)})
     moves.sort(key=lambda m: m["order"])
     return waves
+
+
+class _Waiting:
+    """The moves not yet in a wave, so that each wave takes what start_now() would without a walk over all of them.
+
+    start_now() takes, again and again, the first waiting move whose source and destination both
+    have a slot left. Here moves wait in queues per source and destination (heads: a heap of the
+    queues' first positions per source). Each active source with a slot left offers its first move
+    to a destination with room; the offers are grouped by destination, and `top` holds each group's
+    first. A full destination drops out of `top` with all its offers at once; only sources that
+    also have moves for other destinations offer again. A wave so costs a few heap operations per
+    move it takes and per source that offers again, whatever the number of moves waiting.
+    """
+
+    def __init__(self, moves, caps):
+        self.caps = caps
+        self.queues = {}  # source: {destination: deque of plan positions}
+        for position, move in enumerate(moves):
+            self.queues.setdefault(move["source"], {}).setdefault(move["destination"], deque()).append(position)
+        self.heads = {}
+        for source, by_destination in self.queues.items():
+            self.heads[source] = [(queue[0], destination) for destination, queue in by_destination.items()]
+            heapq.heapify(self.heads[source])
+        self.active = set()
+        self.offered = {}  # source: (position, destination) of its offer; older entries elsewhere are stale
+        self.groups = {}  # destination: heap of (position, source)
+        self.top = []  # heap of (position, destination): a group's first offer
+        self.others = {}  # destination: offering sources that have moves for other destinations too
+        self.arriving, self.passed = {}, {}
+
+    def _full(self, destination):
+        return destination is not None and self.arriving.get(destination, 0) >= self.caps["max_per_destination"]
+
+    def activate(self, source):
+        self.active.add(source)
+        self._offer(source)
+
+    def _first(self, destination):
+        """The live first offer of a group, dropping stale ones; None when it has none."""
+        group = self.groups.get(destination)
+        while group:
+            position, source = group[0]
+            if self.offered.get(source) == (position, destination):
+                return group[0]
+            heapq.heappop(group)
+        return None
+
+    def _offer(self, source):
+        """Offer the source's first move to a destination with room, passing (for this wave) the others."""
+        pending = self.heads[source]
+        while pending and self._full(pending[0][1]):
+            self.passed.setdefault(source, []).append(heapq.heappop(pending))
+        if not pending:
+            return
+        position, destination = pending[0]
+        first = self._first(destination)
+        self.offered[source] = (position, destination)
+        if len(pending) > 1:
+            self.others.setdefault(destination, set()).add(source)
+        heapq.heappush(self.groups.setdefault(destination, []), (position, source))
+        if first is None or position < first[0]:
+            heapq.heappush(self.top, (position, destination))
+
+    def _withdraw(self, source):
+        _position, destination = self.offered.pop(source)
+        self.others.get(destination, set()).discard(source)
+        first = self._first(destination)
+        if first is not None and not self._full(destination):
+            heapq.heappush(self.top, (first[0], destination))
+
+    def wave(self):
+        """The plan positions of the next wave, in order."""
+        limit, per_source = self.caps["max_parallel"], self.caps["max_per_source"]
+        taken, running, touched, closed = [], {}, set(), set()
+        while self.top and len(taken) < limit:
+            position, destination = heapq.heappop(self.top)
+            if self._full(destination):
+                closed.add(destination)  # back in the next wave
+                continue
+            first = self._first(destination)
+            if first is None or first[0] != position:
+                continue  # an older entry: the group's first has its own
+            source = first[1]
+            self._withdraw(source)
+            touched.add(source)
+            queue = self.queues[source][destination]
+            taken.append(queue.popleft())
+            running[source] = running.get(source, 0) + 1
+            pending = self.heads[source]
+            if queue:
+                heapq.heapreplace(pending, (queue[0], destination))
+            else:
+                heapq.heappop(pending)
+            if destination is not None:
+                self.arriving[destination] = self.arriving.get(destination, 0) + 1
+                if self._full(destination):
+                    for other in sorted(self.others.get(destination, ())):
+                        self._withdraw(other)
+                        touched.add(other)
+                        if running.get(other, 0) < per_source:
+                            self._offer(other)
+            if running[source] < per_source:
+                self._offer(source)
+        self.arriving = {}
+        for source, entries in self.passed.items():
+            touched.add(source)
+            for entry in entries:
+                heapq.heappush(self.heads[source], entry)
+        self.passed = {}
+        for source in sorted(touched):
+            if source in self.offered:
+                self._withdraw(source)  # its offer may be past moves this wave passed over
+            if self.heads[source]:
+                self._offer(source)
+            else:
+                self.active.discard(source)
+        for destination in sorted(closed, key=str):
+            first = self._first(destination)
+            if first is not None:
+                heapq.heappush(self.top, (first[0], destination))
+        return taken

@@ -60,7 +60,7 @@ def test_hosts_that_do_not_answer_are_replaced_by_others():
     for name in fs.read_order(names, ["hv1"], "run-1")[:2]:
         del fleet[name]
     read, _not_read = fs.read_sampled(names, reader(fleet, calls), settings(destinations=4),
-                                      ("hv1", lambda: host()))
+                                      ("hv1", host))
     assert sum(1 for outcome in read.values() if outcome[0] == "ok") == 4
     assert len(calls) == 2 and len(calls[1]) == 2
 
@@ -86,14 +86,14 @@ def test_other_sources_are_read_with_the_first_batch():
     calls = []
     fleet = fleet_of(12)
     fs.read_sampled(list(fleet), reader(fleet, calls), settings(sources=["hv1", "hv7"], destinations=3),
-                    ("hv1", lambda: host()))
+                    ("hv1", host))
     assert calls[0][0] == "hv7" and len(calls[0]) == 4
 
 
 def test_vcpus_count_as_room_too():
     fleet = fleet_of(30, cpus=4, allocated=3)
     local = host(domains=[("wide", True, 1, 8)])
-    read, _ = fs.read_sampled(list(fleet), reader(fleet, []), settings(destinations=2, vcpu_ratio=1.0),
+    read, _not_read = fs.read_sampled(list(fleet), reader(fleet, []), settings(destinations=2, vcpu_ratio=1.0),
                               ("hv1", lambda: local))
     assert len(read) == 16
 
