@@ -20,4 +20,3 @@ def test_the_host_runs_its_own_guest_again_and_defines_no_other(host):
     assert names(host, "--state-running") == {HOME[me]}
     assert names(host, "--all --persistent") == {HOME[me]}
     assert names(host, "--transient") == set()
-

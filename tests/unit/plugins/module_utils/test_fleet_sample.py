@@ -94,7 +94,7 @@ def test_vcpus_count_as_room_too():
     fleet = fleet_of(30, cpus=4, allocated=3)
     local = host(domains=[("wide", True, 1, 8)])
     read, _not_read = fs.read_sampled(list(fleet), reader(fleet, []), settings(destinations=2, vcpu_ratio=1.0),
-                              ("hv1", lambda: local))
+                                      ("hv1", lambda: local))
     assert len(read) == 16
 
 
