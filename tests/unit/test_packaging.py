@@ -7,14 +7,13 @@ developer's checkout would see them.
 import os
 import shutil
 import subprocess
-import sys
 import tarfile
 import tempfile
 
 import pytest
 import yaml
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from collection_tarball import ROOT, build_tarball, copy_checkout, tool
 
 # Spelled in two parts so that this file, which ships in the tarball, does not match its own scan.
 PRIVATE_KEY_MARK = "PRIVATE" + " KEY"
@@ -30,10 +29,6 @@ PLANTED = {
     "playbooks/reports/evacuation.html": "<!DOCTYPE html>\n",
     "tests/output/junit/x.xml": "<testsuites/>\n",
 }
-
-# Not copied from the checkout: big, a symlink loop (build/), or real lab secrets (the copy plants
-# fake ones instead).
-NOT_COPIED = {".git", ".venv", "build", "reports", ".pytest_cache", "__pycache__"}
 
 KEPT = [
     "plugins/modules/migrate.py",
@@ -54,35 +49,13 @@ DROPPED = ["lab", "ansible.cfg", "Makefile", ".ci", "requirements-dev.txt", "ext
            "tests/integration", "tests/output", "reports", "playbooks/reports", "build", ".venv"]
 
 
-def _ignore_for_copy(directory, names):
-    ignored = {n for n in names if n in NOT_COPIED or n.endswith(".tar.gz")}
-    if os.path.basename(directory) == "lab":
-        ignored |= {n for n in names if n.startswith(".state") or n == ".cache"}
-    return ignored
-
-
-def _tool(name):
-    """The command `name` of the virtualenv running the tests, else the one on PATH."""
-    beside_python = os.path.join(os.path.dirname(sys.executable), name)
-    return beside_python if os.path.exists(beside_python) else shutil.which(name)
-
-
-def build_tarball(source, output):
-    """Build the collection in `source` into `output`; return the tarball's path."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
-    subprocess.run([_tool("ansible-galaxy"), "collection", "build", source, "--output-path", output],
-                   check=True, capture_output=True, text=True, cwd=output, env=env)
-    (name,) = [n for n in os.listdir(output) if n.endswith(".tar.gz")]
-    return os.path.join(output, name)
-
-
 @pytest.fixture(scope="module")
 def tarball():
     if not os.path.exists(os.path.join(ROOT, "galaxy.yml")):
         pytest.skip("needs the source checkout (an installed collection has no galaxy.yml)")
     with tempfile.TemporaryDirectory(prefix="drover-pkg-") as tmp:
         source = os.path.join(tmp, "libvirt")
-        shutil.copytree(ROOT, source, symlinks=True, ignore=_ignore_for_copy)
+        copy_checkout(source)  # the fake leftovers below stand in for real ones
         for path, content in PLANTED.items():
             os.makedirs(os.path.dirname(os.path.join(source, path)), exist_ok=True)
             with open(os.path.join(source, path), "w", encoding="utf-8") as f:
@@ -123,7 +96,7 @@ def test_what_users_need_is_inside(members, kept):
 # installs into an image. `ansible-builder introspect` and `create` run locally, without network.
 
 def _ansible_builder(*args, cwd):
-    return subprocess.run([_tool("ansible-builder"), *args], check=True, capture_output=True, text=True, cwd=cwd)
+    return subprocess.run([tool("ansible-builder"), *args], check=True, capture_output=True, text=True, cwd=cwd)
 
 
 def test_ee_definition_follows_the_v3_schema():
