@@ -45,7 +45,7 @@ KEPT = [
 ]
 
 # Top-level paths (or path prefixes) that must not ship.
-DROPPED = ["lab", "ansible.cfg", "Makefile", ".ci", "requirements-dev.txt", "extensions", "bench",
+DROPPED = ["lab", "ansible.cfg", "Makefile", ".ci", "requirements-dev.txt", "requirements-lab.txt", "extensions", "bench",
            "tests/integration", "tests/output", "reports", "playbooks/reports", "build", ".venv"]
 
 
