@@ -13,12 +13,22 @@ def serial_log(host_dir, name):
     return os.path.join(host_dir, "log", "qemu", "%s.serial.log" % name)
 
 
+BOOT_ID_LENGTH = 36  # a UUID, as /proc/sys/kernel/random/boot_id gives it
+
+
 def parse_heartbeat(text):
-    """Last heartbeat line of a serial log's text as {seq, boot_id}, or None."""
-    for line in reversed(text.splitlines()):
+    """Last complete heartbeat line of a serial log's text as {seq, boot_id}, or None.
+
+    The guest may be writing its next line while the log is read: a last line without its newline
+    (or a boot id cut short) is ignored rather than read as a different boot.
+    """
+    lines = text.split("\n")[:-1]  # what follows the last newline is still being written
+    for line in reversed(lines):
+        line = line.rstrip("\r")
         if line.startswith(PREFIX):
             fields = dict(p.split("=", 1) for p in line.split()[1:] if "=" in p)
-            return {"seq": int(fields["seq"]), "boot_id": fields["boot_id"]}
+            if len(fields.get("boot_id", "")) == BOOT_ID_LENGTH and fields.get("seq", "").isdigit():
+                return {"seq": int(fields["seq"]), "boot_id": fields["boot_id"]}
     return None
 
 

@@ -17,9 +17,18 @@ def test_no_heartbeat_yet():
     assert parse_heartbeat("drover-ready boot_id=%s dirty_mb=4 disk=vda\n" % BOOT) is None
 
 
+OTHER = "0d7c1e2a-9b1f-4c55-8e0e-2b3f9a6c7d10"
+
+
 def test_a_new_boot_id_after_a_reboot():
-    text = "drover-heartbeat seq=40 boot_id=old uptime=40\ndrover-heartbeat seq=1 boot_id=new uptime=1\n"
-    assert parse_heartbeat(text) == {"seq": 1, "boot_id": "new"}
+    text = "drover-heartbeat seq=40 boot_id=%s uptime=40\ndrover-heartbeat seq=1 boot_id=%s uptime=1\n" % (BOOT, OTHER)
+    assert parse_heartbeat(text) == {"seq": 1, "boot_id": OTHER}
+
+
+def test_a_line_still_being_written_is_not_read_as_another_boot():
+    done = "drover-heartbeat seq=54 boot_id=%s uptime=54\n" % BOOT
+    assert parse_heartbeat(done + "drover-heartbeat seq=55 boot_id=%s" % BOOT[:27]) == {"seq": 54, "boot_id": BOOT}
+    assert parse_heartbeat(done + "drover-heartbeat seq=55 boot_id=%s\n" % BOOT[:27]) == {"seq": 54, "boot_id": BOOT}
 
 
 def test_read_from_a_host_state_directory(tmp_path):
