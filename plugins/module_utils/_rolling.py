@@ -60,12 +60,12 @@ def window_end(started, end=None, budget_minutes=None):
                 if parsed <= started:
                     parsed += datetime.timedelta(days=1)
         except ValueError:
-            raise DroverError("window_end must be an ISO 8601 time (14:30, 14:30+02:00) or date and time "
-                              "(2026-12-01T06:00Z), got %r" % end)
+            raise DroverError("rolling_window_end must be an ISO 8601 time (14:30, 14:30+02:00) or date and time "
+                              "(2026-12-01T06:00Z), got %r; nothing was changed" % end)
         ends.append(parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.timezone.utc))
     if budget_minutes:
         if budget_minutes < 0:
-            raise DroverError("budget_minutes must not be negative, got %r" % budget_minutes)
+            raise DroverError("rolling_budget_minutes must not be negative, got %r" % budget_minutes)
         ends.append(started + datetime.timedelta(minutes=budget_minutes))
     return min(ends) if ends else None
 

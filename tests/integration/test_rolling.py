@@ -60,6 +60,12 @@ def assert_invariant():
         assert len(active) == 1 and persistent == active, (name, snap.get(name))
 
 
+def daemon_pid(host):
+    """The PID of the host's libvirtd, as the lab started it."""
+    with open(os.path.join(STATE, host, "run", "libvirtd.pid")) as f:
+        return f.read().strip()
+
+
 def by_host(report):
     return {h["host"]: h for h in report["hosts"]}
 
@@ -77,7 +83,7 @@ def test_check_mode_prints_the_whole_plan_and_changes_nothing():
 
 
 def test_every_host_maintained_and_every_vm_back_home():
-    proc, report = rolling({"rolling_failback": True})
+    proc, report = rolling({"rolling_failback": "true", "rolling_batch_size": "1", "rolling_max_fail_pct": "0"})
     assert proc.returncode == 0, proc.stdout[-4000:]
     assert report["status"] == "finished" and report["counts"]["done"] == 3, report
     for host, record in by_host(report).items():
@@ -96,8 +102,8 @@ def test_every_host_maintained_and_every_vm_back_home():
 def test_a_window_that_fits_one_host_postpones_the_others():
     # The first host is expected to take 25 s and takes longer (the hook alone sleeps 15 s); the
     # next one is then expected to take as long, more than what is left of the minute.
-    proc, report = rolling({"rolling_budget_minutes": 1, "rolling_assumed_fixed_seconds": 10,
-                            "rolling_assumed_hook_minutes": 0.25, "lab_down_seconds": 15})
+    proc, report = rolling({"rolling_budget_minutes": "1", "rolling_assumed_fixed_seconds": "10",
+                            "rolling_assumed_hook_minutes": "0.25", "lab_down_seconds": 15})
     assert proc.returncode == 0, proc.stdout[-4000:]
     records = by_host(report)
     assert records["hv1"]["outcome"] == "done"
@@ -124,9 +130,54 @@ def test_a_failing_hook_stops_the_run_and_leaves_that_host_marked():
     assert not [h for h, a, _p in sum(fleet_snapshot().values(), []) if a and h == "hv2"]
 
 
+def test_a_host_that_goes_away_in_its_turn_is_reported_failed_and_stops_the_run():
+    proc, report = rolling({"lab_leave_down": "hv2", "rolling_health_timeout": "15"})
+    lab("up", "--guests", "0")  # bring hv2 back before reading the fleet
+    assert proc.returncode != 0
+    records = by_host(report)
+    assert report["status"] == "stopped"
+    assert records["hv1"]["outcome"] == "done"
+    assert records["hv2"]["outcome"] == "failed" and "Wait for the host to answer" in records["hv2"]["reason"]
+    assert records["hv3"]["outcome"] == "not_started"
+    assert maintenance_mark("hv2")["state"] == "maintenance"
+    assert maintenance_mark("hv1") is None and maintenance_mark("hv3") is None
+    assert_invariant()
+
+
 def test_return_to_service_clears_the_mark_a_failed_run_left():
     proc, _report = rolling({}, playbook="return_to_service.yml", limit="hv2")
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert "hv2 is in service (was maintenance)" in proc.stdout
     assert maintenance_mark("hv2") is None
+    assert_invariant()
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"rolling_window_end": "soon"}, "rolling_window_end must be an ISO 8601 time"),
+    ({"rolling_maintenance_tasks": "/nonexistent/upgrade.yml"}, "not found: /nonexistent/upgrade.yml"),
+    ({"rolling_batch_size": "two"}, "rolling_batch_size"),
+])
+def test_bad_input_is_refused_by_name_and_changes_nothing(extra, message):
+    before = fleet_snapshot()
+    proc, report = rolling(extra)
+    assert proc.returncode != 0
+    assert message in " ".join(proc.stdout.split()), proc.stdout[-3000:]
+    assert report is None
+    assert fleet_snapshot() == before
+    assert all(maintenance_mark(h) is None for h in HOSTS)
+
+
+def test_the_maintenance_never_runs_while_a_domain_still_runs_on_the_host():
+    # loc1's disk is on hv1's local storage and copying is off: the drain skips it, it keeps running.
+    lab("guest", "loc1", "--host", "hv1", "--memory", "96", "--dirty-mb", "1", "--storage", "local", "--wait")
+    libvirtd = daemon_pid("hv1")
+    proc, report = rolling({"evacuate_unmigratable": "skip"})
+    assert proc.returncode != 0
+    records = by_host(report)
+    assert records["hv1"]["outcome"] == "failed"
+    assert "hv1 still runs loc1 after its drain; its maintenance tasks did not run" in records["hv1"]["reason"]
+    assert records["hv2"]["outcome"] == "not_started" and records["hv3"]["outcome"] == "not_started"
+    # The hook restarts libvirtd: the same daemon still runs, and loc1 on it.
+    assert daemon_pid("hv1") == libvirtd
+    assert_runs_only_on("loc1", "hv1")
     assert_invariant()

@@ -49,7 +49,7 @@ def test_window_from_a_time_a_date_or_a_budget():
     assert rolling.window_end(T0, None, 90) == datetime.datetime(2026, 11, 30, 23, 30, tzinfo=UTC)
     assert rolling.window_end(T0, "06:00", 30) == datetime.datetime(2026, 11, 30, 22, 30, tzinfo=UTC)
     assert rolling.window_end(T0) is None
-    with pytest.raises(DroverError, match="window_end must be an ISO 8601 time"):
+    with pytest.raises(DroverError, match="rolling_window_end must be an ISO 8601 time.*got 'soon'; nothing was changed"):
         rolling.window_end(T0, "soon")
 
 
