@@ -4,7 +4,7 @@
 """Filters for the rolling role: host order, whether the next host starts, a host's record, JUnit.
 
 Each filter is documented in its own file beside this one (rolling_order.yml, rolling_next.yml,
-rolling_record.yml, rolling_junit.yml, rolling_failback.yml, rolling_preview.yml), as ansible-core expects for a file with several filters.
+rolling_record.yml, rolling_junit.yml, rolling_preview.yml), as ansible-core expects for a file with several filters.
 """
 
 from __future__ import annotations
@@ -54,11 +54,6 @@ def rolling_record(host, outcome, reason="", started_at=None, finished_at=None, 
                  hook_seconds, list(moves or []), expected)
 
 
-def rolling_failback(moves, host):
-    """The moves bringing a host's domains back, one batch per holder."""
-    return _call("rolling_failback", rolling.failback_batches, list(moves or []), host)
-
-
 def _preview(order, fleet, assumed, started_at, window_end, budget_minutes, constraints):
     started = rolling.aware(started_at)
     end = rolling.window_end(started, window_end or None, budget_minutes or None)
@@ -82,4 +77,4 @@ class FilterModule:
 
     def filters(self):
         return {"rolling_order": rolling_order, "rolling_next": rolling_next, "rolling_record": rolling_record,
-                "rolling_junit": rolling_junit, "rolling_failback": rolling_failback, "rolling_preview": rolling_preview}
+                "rolling_junit": rolling_junit, "rolling_preview": rolling_preview}

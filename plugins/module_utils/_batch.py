@@ -26,6 +26,7 @@ from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_module imp
 from ansible_collections.drover.libvirt.plugins.module_utils._live_migration import LiveMigration
 from ansible_collections.drover.libvirt.plugins.module_utils._migration_options import MigrationOptions, claim_settings
 from ansible_collections.drover.libvirt.plugins.module_utils._migration_rules import where_after_failure
+from ansible_collections.drover.libvirt.plugins.module_utils._origin import next_origin, read_origin, write_origin
 from ansible_collections.drover.libvirt.plugins.module_utils._schedule import Slots, single_source_caps, start_now
 from ansible_collections.drover.libvirt.plugins.module_utils._uri import destination_uri
 
@@ -34,6 +35,7 @@ _ROOM_POLL_S = 5  # how often a domain waiting for room asks its destinations ag
 _BUSY_POLL_S = 1  # how often a domain waiting for a slot at its destination asks again
 _LANDED = ("migrated", "moved_cold", "defined", "planned", "unchanged")
 _DONE = {"live": "migrated", "cold": "moved_cold", "define": "defined", "shutdown": "shut_down"}
+_UNTOUCHED = object()  # the origin record was not written by this attempt
 
 
 def now_iso():
@@ -223,7 +225,9 @@ class BatchMover:
             attempt["was"] = presence(self.sconn, task["name"], self.lv)["state"]
         except self.lv.libvirtError:
             attempt["was"] = None
+        origin_before = _UNTOUCHED
         try:
+            origin_before = self._record_origin(task, dest_name)
             if task["method"] == "live":
                 out = self._live_migration(task, uri, attempt["warnings"]).run(False)
                 attempt["metrics"] = out.get("metrics", {})
@@ -258,9 +262,31 @@ class BatchMover:
             # A bug must not leave the other moves' results unreported: record it, locate the domain.
             attempt.update(status="failed", error="internal error: %r" % (exc,))
             attempt["location"] = self._locate(task["name"], uri)
+        if attempt["status"] == "failed" and attempt["location"] == "source":
+            self._restore_origin(task["name"], origin_before, attempt)
         attempt["wall_ms"] = int((time.monotonic() - t0) * 1000)
         attempt["finished_at"] = now_iso()
         return attempt
+
+    def _record_origin(self, task, dest_name):
+        """Before a domain leaves, record on it the home it leaves (record_origin); the record before."""
+        if not self.module.params.get("record_origin") or task["method"] == "shutdown":
+            return _UNTOUCHED
+        dom = self.sconn.lookupByName(task["name"])
+        before = read_origin(dom, self.lv)
+        after = next_origin(before, self.source, dest_name, (self.claims or {}).get("run_id"), now_iso())
+        if after != before:
+            write_origin(dom, self.lv, after)
+        return before
+
+    def _restore_origin(self, name, before, attempt):
+        """A domain that did not leave keeps the origin it had."""
+        if before is _UNTOUCHED:
+            return
+        try:
+            write_origin(self.sconn.lookupByName(name), self.lv, before)
+        except (DroverError, self.lv.libvirtError) as exc:
+            attempt["warnings"].append("could not put back the origin record of %s: %s" % (name, exc))
 
     def _check_landed(self, task, uri, attempt):
         """The invariant after each move, asked of both hosts: defined (and running) only on the destination."""

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+from ansible_collections.drover.libvirt.plugins.module_utils._origin import origin_from_root
+
 PLACEMENT_NS = "urn:drover-libvirt:placement:1"
 AGENT_CHANNEL = "org.qemu.guest_agent.0"
 
@@ -205,6 +207,7 @@ def parse_domain_xml(text, storage=()):
         "hostdevs": hostdevs,
         "blockers": _blockers(root, devices, hostdevs),
         "tags": placement_tags(root),
+        "origin": origin_from_root(root),
         "agent": _agent(devices),
     }
 

@@ -184,19 +184,6 @@ def junit(records, name):
     return ET.tostring(root, encoding="unicode")
 
 
-def failback_batches(moves, host):
-    """[{holder, moves}] bringing back to `host` the domains that live-migrated away from it.
-
-    moves: move_domains results of the drain; one batch per host that now holds some of them,
-    in the order they left.
-    """
-    batches = {}
-    for move in moves:
-        if move.get("from") == host and move.get("status") == "migrated" and move.get("to") and move["to"] != host:
-            batches.setdefault(move["to"], []).append({"domain": move["name"], "destination": host})
-    return [{"holder": holder, "moves": batch} for holder, batch in batches.items()]
-
-
 def preview(order, fleet, model, started, end, constraints=None):
     """The whole rolling run as check mode shows it: per host its moves, estimate and whether it fits.
 

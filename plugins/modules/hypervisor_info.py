@@ -196,6 +196,12 @@ domains:
       description: Placement tags from the domain metadata (anti_affinity, affinity, pinned, labels).
       type: dict
       sample: {anti_affinity: [web], affinity: [], pinned: false, labels: {tier: db}}
+    origin:
+      description:
+        - The host this domain left for maintenance (C(host)), where this collection put it (C(to)), the run that
+          moved it (C(run)) and when it first left (C(since)), or null. See M(drover.libvirt.move_domains) O(drover.libvirt.move_domains#module:record_origin).
+      type: dict
+      sample: {host: hv1, to: hv2, run: rolling-20261130-ab12cd34, since: "2026-11-30T10:00:00+00:00"}
     agent:
       description: Whether a guest agent channel exists, is connected, and (with O(agent_ping)) answered.
       type: dict

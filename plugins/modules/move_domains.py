@@ -44,6 +44,18 @@ attributes:
     support: full
     description: Long batches can run with C(async) and be polled.
 options:
+  record_origin:
+    description:
+      - Record on each domain, before it leaves, the host it leaves (its origin, this hypervisor's
+        O(source_name)), where it goes and the claims' run id, in the domain's metadata
+        (namespace C(urn:drover-libvirt:origin:1)); the record travels with the domain.
+      - A domain that already has an origin keeps it (its home stays the first host it left); a move
+        that brings a domain to its origin removes the record. A move that fails while the domain
+        stays here puts the record back as it was.
+      - Read back as RV(drover.libvirt.hypervisor_info#module:domains[].origin); the role
+        P(drover.libvirt.restore#role) brings domains home by it.
+    type: bool
+    default: false
   moves:
     description:
       - The moves, in the order to start them.
@@ -204,6 +216,7 @@ def main():
             shutdown_timeout=dict(type="int", default=120),
             progress_file=dict(type="path"),
             wait_for_capacity=dict(type="int", default=0),
+            record_origin=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )

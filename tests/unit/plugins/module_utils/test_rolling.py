@@ -102,17 +102,6 @@ def test_a_record_and_its_junit():
         rolling.host_record("hv1", "fine", "", None, None, None, [], None)
 
 
-def test_failback_brings_back_only_what_live_migrated_away():
-    moves = [{"name": "a", "from": "hv1", "to": "hv2", "status": "migrated"},
-             {"name": "b", "from": "hv1", "to": "hv3", "status": "migrated"},
-             {"name": "c", "from": "hv1", "to": "hv2", "status": "migrated"},
-             {"name": "d", "from": "hv1", "to": None, "status": "failed"},
-             {"name": "e", "from": "hv1", "to": "hv2", "status": "defined"}]
-    assert rolling.failback_batches(moves, "hv1") == [
-        {"holder": "hv2", "moves": [{"domain": "a", "destination": "hv1"}, {"domain": "c", "destination": "hv1"}]},
-        {"holder": "hv3", "moves": [{"domain": "b", "destination": "hv1"}]}]
-
-
 def test_the_preview_adds_up_against_the_window():
     fleet = {"hv1": facts(1), "hv2": facts(1), "hv3": facts()}
     model = rolling.learn([], {"fixed_s": 100, "link_mbit": 8192, "hook_s": 0})
