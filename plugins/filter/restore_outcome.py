@@ -33,7 +33,9 @@ EXAMPLES = r"""
 RETURN = r"""
 _value:
   description:
-    - C(results) (RV(drover.libvirt.move_domains#module:results) entries), C(moved) and C(failed) counts, C(lines).
+    - C(results) (RV(drover.libvirt.move_domains#module:results) entries, each with C(home), the host it was to
+      reach), C(brief) (the same with name, from, to, home, status, error and downtime_ms only), C(moved) and
+      C(failed) counts, C(lines).
   type: dict
 """
 

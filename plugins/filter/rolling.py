@@ -4,7 +4,7 @@
 """Filters for the rolling role: host order, whether the next host starts, a host's record, JUnit.
 
 Each filter is documented in its own file beside this one (rolling_order.yml, rolling_next.yml,
-rolling_record.yml, rolling_junit.yml, rolling_preview.yml), as ansible-core expects for a file with several filters.
+rolling_record.yml, rolling_junit.yml, rolling_preview.yml, rolling_campaign.yml), as ansible-core expects for a file with several filters.
 """
 
 from __future__ import annotations
@@ -72,9 +72,18 @@ def rolling_junit(records, name="rolling maintenance"):
     return _call("rolling_junit", rolling.junit, list(records or []), name)
 
 
+def rolling_campaign(fleet, hosts, given="", resume=True, resume_hours=24, now=None, new_id=None):
+    """The campaign this run belongs to, and the hosts it finished earlier."""
+    moment = rolling.aware(now) if now else datetime.datetime.now(datetime.timezone.utc)
+    new_id = new_id or "rolling-" + moment.strftime("%Y%m%d%H%M%S")
+    return _call("rolling_campaign", rolling.campaign, dict(fleet or {}), list(hosts), given or "", bool(resume),
+                 moment, float(resume_hours), new_id)
+
+
 class FilterModule:
     """drover.libvirt filters for rolling maintenance."""
 
     def filters(self):
         return {"rolling_order": rolling_order, "rolling_next": rolling_next, "rolling_record": rolling_record,
-                "rolling_junit": rolling_junit, "rolling_preview": rolling_preview}
+                "rolling_junit": rolling_junit, "rolling_preview": rolling_preview,
+                "rolling_campaign": rolling_campaign}

@@ -28,7 +28,7 @@ from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_enums impo
 from ansible_collections.drover.libvirt.plugins.module_utils._claim_store import (
     STATE_POOL, read_local_claims, remote_claims, state_pool)
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
-from ansible_collections.drover.libvirt.plugins.module_utils._maintenance import read_mark, remote_mark
+from ansible_collections.drover.libvirt.plugins.module_utils._maintenance import LAST_PATH, LAST_VOLUME, read_mark, remote_mark
 from ansible_collections.drover.libvirt.plugins.module_utils._uri import parse_uri
 
 QEMU_CONF = "/etc/libvirt/qemu.conf"
@@ -192,15 +192,16 @@ def _hugepages(caps):
 
 
 def host_state(conn, libvirt, local):
-    """{maintenance, claims}: files on this host when local, else through the host's state pool.
+    """{maintenance, last_maintenance, claims}: files on this host when local, else through the host's state pool.
 
     The pool is made when the daemon has none (it is transient), and refreshed once for both.
     """
     if local:
-        return {"maintenance": read_mark(), "claims": read_local_claims()}
+        return {"maintenance": read_mark(), "last_maintenance": read_mark(LAST_PATH), "claims": read_local_claims()}
     pool = state_pool(conn, libvirt)
     claims = remote_claims(conn, libvirt, pool=pool)  # refreshes the pool's listing
-    return {"maintenance": remote_mark(conn, libvirt, pool), "claims": claims}
+    return {"maintenance": remote_mark(conn, libvirt, pool), "claims": claims,
+            "last_maintenance": remote_mark(conn, libvirt, pool, volume=LAST_VOLUME)}
 
 
 def hypervisor_facts(conn, libvirt, local, storage):

@@ -23,6 +23,10 @@ MARK_PATH = "/var/lib/libvirt/drover/maintenance.json"
 MARK_STATES = ("draining", "maintenance")
 # The mark's volume name in the state pool, which serves STATE_DIR, the directory the mark is in.
 MARK_VOLUME = os.path.basename(MARK_PATH)
+# The last maintenance that finished (host_maintenance state=absent finished=true): the mark it
+# ended, with `ended`. A rolling run that resumes skips the hosts its campaign (`by`) finished.
+LAST_PATH = "/var/lib/libvirt/drover/last-maintenance.json"
+LAST_VOLUME = os.path.basename(LAST_PATH)
 
 
 def parse_mark(text, where):
@@ -49,27 +53,28 @@ def read_mark(path=MARK_PATH):
     return parse_mark(text, path)
 
 
-def remote_mark(conn, libvirt, pool=None):
+def remote_mark(conn, libvirt, pool=None, volume=MARK_VOLUME):
     """The mark of the host behind `conn` (local or remote), downloaded through the state pool.
 
     pool: the state pool, refreshed by the caller; else it is opened (made when the daemon has
-    none) and refreshed here. None when the host is not marked.
+    none) and refreshed here. None when the host is not marked. volume: LAST_VOLUME reads the
+    last finished maintenance instead.
     """
-    where = "%s on %s" % (MARK_PATH, conn.getURI())
+    where = "%s on %s" % (os.path.join(os.path.dirname(MARK_PATH), volume), conn.getURI())
     opened = pool
     try:
         if opened is None:
             opened = state_pool(conn, libvirt)
             opened.refresh(0)
-        if MARK_VOLUME not in opened.listVolumes():
+        if volume not in opened.listVolumes():
             return None
-        text = download(conn, libvirt, opened.storageVolLookupByName(MARK_VOLUME))
+        text = download(conn, libvirt, opened.storageVolLookupByName(volume))
     except libvirt.libvirtError as exc:
         # Cleared between the listing and the download: not marked. Anything else is unknown.
         try:
             if opened is not None:
                 opened.refresh(0)
-                if MARK_VOLUME not in opened.listVolumes():
+                if volume not in opened.listVolumes():
                     return None
         except libvirt.libvirtError:
             pass

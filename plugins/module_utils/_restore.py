@@ -67,17 +67,20 @@ def restore_outcome(loop_results):
     """
     results = []
     for item in loop_results:
-        if item.get("results") is not None:
-            results.extend(item["results"])
-            continue
         batch = item.get("item") or {}
+        homes = {move["domain"]: move["destination"] for move in batch.get("moves", [])}
+        if item.get("results") is not None:
+            results.extend(dict(r, home=homes.get(r["name"])) for r in item["results"])
+            continue
         for move in batch.get("moves", []):
             results.append({"name": move["domain"], "from": batch.get("holder"), "to": None, "status": "failed",
                             "error": item.get("msg") or "no answer from %s" % batch.get("holder"),
-                            "downtime_ms": None})
+                            "downtime_ms": None, "home": move["destination"]})
     failed = [r for r in results if r.get("status") == "failed"]
     lines = ["%s: %s -> %s %s%s" % (r["name"], r.get("from"), r.get("to") or "-", r["status"],
                                     (": %s" % r["error"]) if r.get("error") else
                                     (" (paused %s ms)" % r["downtime_ms"]) if r.get("downtime_ms") is not None else "")
              for r in results]
-    return {"results": results, "moved": len(results) - len(failed), "failed": len(failed), "lines": lines}
+    brief = [{k: r.get(k) for k in ("name", "from", "to", "home", "status", "error", "downtime_ms")} for r in results]
+    return {"results": results, "brief": brief, "moved": len(results) - len(failed), "failed": len(failed),
+            "lines": lines}

@@ -124,6 +124,55 @@ def decide(records, now, end, expected_s, max_fail_pct):
     return {"action": "start", "reason": ""}
 
 
+CAMPAIGN_PREFIX = "rolling/"
+
+
+def _host_state(fleet, host):
+    facts = (fleet.get(host) or {}).get("hypervisor") or {}
+    return facts.get("maintenance"), facts.get("last_maintenance")
+
+
+def _finished_by(fleet, host):
+    """The campaign that finished this host's last maintenance, if it is not marked again since."""
+    mark, last = _host_state(fleet, host)
+    by = (last or {}).get("by") or ""
+    return by[len(CAMPAIGN_PREFIX):] if not mark and by.startswith(CAMPAIGN_PREFIX) else None
+
+
+def campaign(fleet, hosts, given, resume, now, resume_hours, new_id):
+    """The campaign this run belongs to: {campaign, resumed, done: {host: ended}, line}.
+
+    A campaign is a rolling run and the runs that resume it; it is known on the hosts alone: the
+    mark of a host it is maintaining and the record of a host it finished carry its name
+    (`by` = "rolling/NAME"). given: a name chosen by the operator. Otherwise, with `resume`, the
+    most recent campaign seen in the last `resume_hours` that has not finished every host of
+    `hosts` is resumed; else the run starts `new_id`. `done`: the hosts the campaign finished.
+    """
+    chosen, resumed = given, False
+    if not chosen and resume:
+        horizon = now - datetime.timedelta(hours=resume_hours)
+        seen = {}
+        for host in hosts:
+            mark, last = _host_state(fleet, host)
+            for record, key in ((mark, "since"), (last, "ended")):
+                by = (record or {}).get("by") or ""
+                when = aware((record or {}).get(key))
+                if by.startswith(CAMPAIGN_PREFIX) and when and when >= horizon:
+                    name = by[len(CAMPAIGN_PREFIX):]
+                    seen[name] = max(seen.get(name, when), when)
+        unfinished = [name for name in seen if any(_finished_by(fleet, h) != name for h in hosts)]
+        if unfinished:
+            chosen, resumed = max(unfinished, key=lambda n: (seen[n], n)), True
+    chosen = chosen or new_id
+    done = {h: _host_state(fleet, h)[1].get("ended") for h in hosts if _finished_by(fleet, h) == chosen}
+    if resumed or done:
+        line = "resuming %s: %s" % (chosen, ", ".join("%s finished at %s" % (h, done[h]) for h in hosts if h in done)
+                                    or "no host finished yet")
+    else:
+        line = "new run %s" % chosen
+    return {"campaign": chosen, "resumed": resumed, "done": done, "line": line}
+
+
 def aware(text):
     """An ISO 8601 time as an aware datetime; one without a zone (Ansible's now(utc=true)) is UTC."""
     if not text:

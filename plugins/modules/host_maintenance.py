@@ -45,6 +45,15 @@ options:
     description: Who or what set the mark (a run id, a ticket).
     type: str
     default: ""
+  finished:
+    description:
+      - With O(state=absent), record the maintenance that ends here as finished - the mark as it was, with the time
+        it ended - in C(/var/lib/libvirt/drover/last-maintenance.json), reported by
+        M(drover.libvirt.hypervisor_info) as C(last_maintenance). A rolling run that resumes skips the hosts its
+        campaign (the mark's O(by)) finished.
+      - Only a mark in V(maintenance) (the host was emptied) is recorded; clearing a V(draining) mark records nothing.
+    type: bool
+    default: false
 seealso:
   - module: drover.libvirt.hypervisor_info
 """
@@ -70,6 +79,11 @@ previous:
   description: The mark before the task, or null.
   returned: always
   type: dict
+last:
+  description: The finished maintenance recorded by this task (O(finished)), or null.
+  returned: always
+  type: dict
+  sample: {state: maintenance, reason: kernel update, by: rolling-20261130, since: "2026-11-30T10:00:00+00:00", ended: "2026-11-30T10:20:00+00:00"}
 """
 
 import datetime
@@ -79,7 +93,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.drover.libvirt.plugins.module_utils._argspec import MAINTENANCE_MARK
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
-from ansible_collections.drover.libvirt.plugins.module_utils._maintenance import clear_mark, next_mark, read_mark, write_mark
+from ansible_collections.drover.libvirt.plugins.module_utils._maintenance import LAST_PATH, clear_mark, next_mark, read_mark, write_mark
 
 
 def main():
@@ -89,6 +103,7 @@ def main():
             mark=MAINTENANCE_MARK,
             reason=dict(type="str", default=""),
             by=dict(type="str", default=""),
+            finished=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )
@@ -102,15 +117,21 @@ def main():
     now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     after = next_mark(before, p["state"], p["mark"], p["reason"], p["by"], now)
     changed = after != before
+    last = None
+    if p["state"] == "absent" and p["finished"] and (before or {}).get("state") == "maintenance":
+        last = dict(before, ended=now)
+        changed = True
     if changed and not module.check_mode:
         try:
+            if last is not None:
+                write_mark(last, LAST_PATH)
             if after is None:
                 clear_mark()
             else:
                 write_mark(after)
         except OSError as exc:
             module.fail_json(msg="cannot write the maintenance mark: %s" % exc)
-    module.exit_json(changed=changed, mark=after, previous=before,
+    module.exit_json(changed=changed, mark=after, previous=before, last=last,
                      diff={"before": json.dumps(before, sort_keys=True, indent=1) + "\n",
                            "after": json.dumps(after, sort_keys=True, indent=1) + "\n"})
 

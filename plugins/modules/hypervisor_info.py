@@ -129,6 +129,11 @@ hypervisor:
     maintenance:
       description: The maintenance mark set by M(drover.libvirt.host_maintenance), or null.
       type: dict
+    last_maintenance:
+      description:
+        - The last maintenance recorded as finished (M(drover.libvirt.host_maintenance) O(drover.libvirt.host_maintenance#module:finished)),
+          the mark it ended with C(ended), or null.
+      type: dict
     claims:
       description:
         - Capacity claims other runs hold on this host (see the O(drover.libvirt.migrate#module:claims)

@@ -2,17 +2,23 @@
 checked and put back, while every VM keeps running exactly once.
 
 The tests run in file order on one lab with a guest on each host: the check-mode plan, a whole
-run with failback, a window that fits one host, a hook that fails on the second host, and the
-way back to service for the host it left marked.
+run with failback, a window that fits one host, a hook that fails on the second host, the way
+back to service for the host it left marked, a controller killed mid-run and the run resumed,
+and domains brought home by the origin recorded on them (playbooks/restore.yml).
+Each run starts a new campaign (rolling_resume=false) unless it tests resuming one.
 """
 import json
 import os
+import signal
 import subprocess
 import tempfile
+import time
 
 import pytest
 
-from labfixture import HOSTS, LAB, ROOT, STATE, assert_runs_only_on, fleet_snapshot, lab, maintenance_mark
+import libvirt
+from labfixture import (HOSTS, LAB, ROOT, STATE, _read, assert_runs_only_on, fleet_snapshot, lab, maintenance_mark,
+                        uri)
 
 GUESTS = {"vm1": "hv1", "vm2": "hv2", "vm3": "hv3"}
 HOOK = os.path.join(ROOT, "tests", "integration", "tasks", "rolling_hook_restart.yml")
@@ -31,24 +37,32 @@ def fleet():
         lab("down", check=False)
 
 
+def command(extra, reports, check=False, playbook="rolling_maintenance.yml", limit=None):
+    """(argv, environment) of a playbook run with the lab hook, reports in `reports`."""
+    variables = dict({"rolling_report_dir": reports, "rolling_maintenance_tasks": HOOK, "lab_state": STATE,
+                      "lab_cmd": LAB, "evacuate_copy_storage": False, "evacuate_verify_probe_command": PROBE,
+                      "rolling_resume": False}, **extra)
+    cmd = ["ansible-playbook", os.path.join(ROOT, "playbooks", playbook), "-e", json.dumps(variables)]
+    cmd += (["--check"] if check else []) + (["-l", limit] if limit else [])
+    # No SSH master connection: a stopped sshd must look like a host that is down.
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_SSH_ARGS="-o ControlMaster=no")
+    return cmd, env
+
+
+def read_report(reports):
+    path = os.path.join(reports, "rolling.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
 def rolling(extra, check=False, playbook="rolling_maintenance.yml", limit=None):
     """Run a playbook with the lab hook; return (process, rolling report or None)."""
     with tempfile.TemporaryDirectory() as reports:
-        variables = dict({"rolling_report_dir": reports, "rolling_maintenance_tasks": HOOK, "lab_state": STATE,
-                          "lab_cmd": LAB, "evacuate_copy_storage": False, "evacuate_verify_probe_command": PROBE},
-                         **extra)
-        cmd = ["ansible-playbook", os.path.join(ROOT, "playbooks", playbook), "-e", json.dumps(variables)]
-        cmd += (["--check"] if check else []) + (["-l", limit] if limit else [])
-        # No SSH master connection: a stopped sshd must look like a host that is down.
-        env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
-                   ANSIBLE_SSH_ARGS="-o ControlMaster=no")
+        cmd, env = command(extra, reports, check, playbook, limit)
         proc = subprocess.run(cmd, cwd=ROOT, env=env, text=True, capture_output=True, check=False)
-        path = os.path.join(reports, "rolling.json")
-        report = None
-        if os.path.exists(path):
-            with open(path) as f:
-                report = json.load(f)
-        return proc, report
+        return proc, read_report(reports)
 
 
 def assert_invariant():
@@ -152,6 +166,96 @@ def test_return_to_service_clears_the_mark_a_failed_run_left():
     assert_invariant()
 
 
+def last_maintenance(host):
+    return _read(os.path.join(STATE, host, "lib", "drover", "last-maintenance.json"), json.load)
+
+
+def origin(name, host):
+    """The origin recorded on a domain, as libvirt gives it (None when there is none)."""
+    conn = libvirt.open(uri(host))
+    try:
+        return conn.lookupByName(name).metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, "urn:drover-libvirt:origin:1", 0)
+    except libvirt.libvirtError:
+        return None
+    finally:
+        conn.close()
+
+
+def test_a_killed_controller_is_resumed_by_running_the_same_playbook_again():
+    # The first run starts a new campaign (the earlier tests left theirs unfinished); the second is
+    # the same run, resuming what it finds on the hosts (the default).
+    variables = {"rolling_failback": "true", "lab_down_seconds": "20"}
+    with tempfile.TemporaryDirectory() as reports:
+        cmd, env = command(variables, reports)
+        first = subprocess.Popen(cmd, cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            # hv1 done and back, hv2 drained and in its maintenance tasks: the controller dies.
+            deadline = time.monotonic() + 600
+            while (maintenance_mark("hv2") or {}).get("state") != "maintenance" and first.poll() is None:
+                assert time.monotonic() < deadline, "hv2 never reached its maintenance"
+                time.sleep(0.5)
+            os.killpg(first.pid, signal.SIGKILL)
+        finally:
+            if first.poll() is None:
+                os.killpg(first.pid, signal.SIGKILL)
+            first.wait()
+        assert first.returncode == -signal.SIGKILL, first.stdout.read()[-3000:]
+        lab("up", "--guests", "0")  # the host finishes its restart on its own
+        # Left behind as it was: every VM once, hv1 finished and home, hv2 still marked, vm2 away from it.
+        assert_invariant()
+        campaign = maintenance_mark("hv2")["by"]
+        assert campaign.startswith("rolling/")
+        assert maintenance_mark("hv1") is None and last_maintenance("hv1")["by"] == campaign
+        assert not [h for h, a, _p in sum(fleet_snapshot().values(), []) if a and h == "hv2"]
+        assert 'host="hv2"' in next(origin("vm2", h) for h in ("hv1", "hv3") if origin("vm2", h))
+
+        cmd, env = command(dict(variables, rolling_resume="true"), reports)
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, text=True, capture_output=True, check=False)
+        report = read_report(reports)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert "resuming %s: hv1 finished at" % campaign[len("rolling/"):] in proc.stdout
+    records = by_host(report)
+    assert "finished by an earlier run" in records["hv1"]["reason"] and records["hv1"]["outcome"] == "done"
+    assert records["hv2"]["outcome"] == "done" and records["hv3"]["outcome"] == "done"
+    # vm2 left hv2 in the killed run; the re-run brings it home by the origin recorded on it.
+    for name, host in GUESTS.items():
+        assert_runs_only_on(name, host)
+        assert origin(name, host) is None
+    assert all(maintenance_mark(h) is None for h in HOSTS)
+
+
+def test_restore_brings_home_what_an_evacuation_moved_and_leaves_what_was_moved_by_hand():
+    lab("guest", "vm4", "--host", "hv1", "--memory", "96", "--dirty-mb", "1", "--wait")
+    proc, _ = rolling({}, playbook="evacuate.yml", limit="hv1")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    # A marked home takes nothing back.
+    proc, _ = rolling({}, playbook="restore.yml", limit="hv1")
+    assert proc.returncode == 0 and "hv1 is marked maintenance" in proc.stdout, proc.stdout[-3000:]
+    assert_invariant()
+    proc, _ = rolling({}, playbook="return_to_service.yml", limit="hv1")
+    assert proc.returncode == 0
+    # An operator moves vm4 by hand to the other host; the record still says where drover put it.
+    holder = next(h for h in ("hv2", "hv3") if origin("vm4", h))
+    other = "hv3" if holder == "hv2" else "hv2"
+    src = libvirt.open(uri(holder))
+    try:
+        src.lookupByName("vm4").migrateToURI3(uri(other), {}, libvirt.VIR_MIGRATE_LIVE | libvirt.VIR_MIGRATE_PEER2PEER
+                                              | libvirt.VIR_MIGRATE_PERSIST_DEST | libvirt.VIR_MIGRATE_UNDEFINE_SOURCE)
+    finally:
+        src.close()
+    proc, _ = rolling({}, playbook="restore.yml", limit="hv1")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "vm4 stays on %s: moved by hand since drover put it on %s" % (other, holder) in proc.stdout
+    assert_runs_only_on("vm1", "hv1")
+    assert_runs_only_on("vm4", other)
+    proc, _ = rolling({"restore_moved_by_hand": "true"}, playbook="restore.yml", limit="hv1")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    for name, host in dict(GUESTS, vm4="hv1").items():
+        assert_runs_only_on(name, host)
+        assert origin(name, host) is None
+
+
 @pytest.mark.parametrize("extra, message", [
     ({"rolling_window_end": "soon"}, "rolling_window_end must be an ISO 8601 time"),
     ({"rolling_maintenance_tasks": "/nonexistent/upgrade.yml"}, "not found: /nonexistent/upgrade.yml"),
@@ -181,3 +285,4 @@ def test_the_maintenance_never_runs_while_a_domain_still_runs_on_the_host():
     assert daemon_pid("hv1") == libvirtd
     assert_runs_only_on("loc1", "hv1")
     assert_invariant()
+

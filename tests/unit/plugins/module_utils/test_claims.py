@@ -370,7 +370,8 @@ def test_the_mark_is_a_file_of_the_state_pool():
 
 def test_a_remote_reader_makes_the_state_pool_and_reads_mark_and_claims_through_it():
     daemon = FakeDaemon(total_kib=4 * GIB, cpus=2)
-    assert host_state(FakeConn(daemon), FakeLibvirt, local=False) == {"maintenance": None, "claims": []}
+    assert host_state(FakeConn(daemon), FakeLibvirt, local=False) == {"maintenance": None, "claims": [],
+                                                                      "last_maintenance": None}
     pool = ET.fromstring(daemon.pool_xml)
     assert (pool.findtext("name"), pool.findtext("target/path")) == ("drover-state", "/var/lib/libvirt/drover")
     claim = new_claim("run-a", U1, GIB, 1, now=1000)

@@ -117,3 +117,39 @@ def test_times_without_a_zone_are_utc():
     assert rolling.aware("2026-11-30T22:00:00") == T0
     assert rolling.aware("2026-11-30T23:00:00+01:00") == T0
     assert rolling.aware(None) is None
+
+
+def _hv(mark=None, last=None):
+    return {"hypervisor": {"maintenance": mark, "last_maintenance": last}, "domains": []}
+
+
+NOW = datetime.datetime(2026, 11, 30, 12, 0, tzinfo=datetime.timezone.utc)
+
+
+def test_a_killed_campaign_is_resumed_and_its_finished_hosts_are_known():
+    fleet = {"hv1": _hv(last={"state": "maintenance", "by": "rolling/r1", "ended": "2026-11-30T11:00:00+00:00"}),
+             "hv2": _hv(mark={"state": "maintenance", "by": "rolling/r1", "since": "2026-11-30T11:10:00+00:00"}),
+             "hv3": _hv()}
+    out = rolling.campaign(fleet, ["hv1", "hv2", "hv3"], "", True, NOW, 24, "r2")
+    assert out["campaign"] == "r1" and out["resumed"] and out["done"] == {"hv1": "2026-11-30T11:00:00+00:00"}
+    assert out["line"] == "resuming r1: hv1 finished at 2026-11-30T11:00:00+00:00"
+    # Asked not to resume, or too old: a new run that finished nothing.
+    assert rolling.campaign(fleet, ["hv1", "hv2", "hv3"], "", False, NOW, 24, "r2")["done"] == {}
+    assert rolling.campaign(fleet, ["hv1", "hv2", "hv3"], "", True, NOW, 0.1, "r2")["campaign"] == "r2"
+
+
+def test_a_finished_campaign_starts_a_new_one_and_other_marks_are_ignored():
+    last = {"state": "maintenance", "by": "rolling/r1", "ended": "2026-11-30T11:00:00+00:00"}
+    fleet = {"hv1": _hv(last=last), "hv2": _hv(last=last),
+             "hv3": _hv(mark={"state": "maintenance", "by": "ticket-42", "since": "2026-11-30T11:30:00+00:00"})}
+    out = rolling.campaign(fleet, ["hv1", "hv2"], "", True, NOW, 24, "r2")
+    assert out == {"campaign": "r2", "resumed": False, "done": {}, "line": "new run r2"}
+    out = rolling.campaign(fleet, ["hv1", "hv2", "hv3"], "", True, NOW, 24, "r2")
+    assert out["campaign"] == "r1" and sorted(out["done"]) == ["hv1", "hv2"]
+
+
+def test_a_host_marked_again_is_not_finished_and_a_given_name_wins():
+    fleet = {"hv1": _hv(mark={"state": "draining", "by": "rolling/r1", "since": "2026-11-30T11:50:00+00:00"},
+                        last={"state": "maintenance", "by": "rolling/r1", "ended": "2026-11-30T11:00:00+00:00"})}
+    assert rolling.campaign(fleet, ["hv1"], "", True, NOW, 24, "r2")["done"] == {}
+    assert rolling.campaign(fleet, ["hv1"], "mine", True, NOW, 24, "r2")["campaign"] == "mine"

@@ -1,0 +1,128 @@
+# -*- coding: utf-8 -*-
+# Copyright: drover.libvirt contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The job monitor: runs the blocking libvirt migration call and steers the job beside it.
+
+Host I/O (libvirt calls on the domain, a thread); what to do at each sample is the pure
+convergence policy's answer (_convergence.ConvergencePolicy).
+Private to drover.libvirt; no compatibility promise.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_enums import (
+    DOMAIN_PAUSED, PAUSED_POSTCOPY, PAUSED_POSTCOPY_FAILED)
+from ansible_collections.drover.libvirt.plugins.module_utils._migration_rules import summarize_stats
+
+
+class JobMonitor:
+    """Run the blocking migration call in a thread; sample job stats and apply a policy beside it.
+
+    The policy (see _convergence.ConvergencePolicy) answers each sample with actions; this class
+    carries them out and records every decision. It returns only once the call has returned:
+    a job it started never outlives it.
+    """
+
+    REABORT_INTERVAL = 5.0
+
+    def __init__(self, dom, libvirt, policy, poll_interval=0.5, clock=time.monotonic, postcopy_seen=None):
+        self.dom = dom
+        self.postcopy_seen = postcopy_seen or (lambda: False)
+        self.libvirt = libvirt
+        self.policy = policy
+        self.poll_interval = poll_interval
+        self.clock = clock
+        self.decisions = []
+        self.last_sample = {}
+        self.aborted = False
+        self.paused_guest = False
+        self.postcopy = False
+
+    def _sample(self):
+        try:
+            return self.dom.jobStats()
+        except self.libvirt.libvirtError:
+            return {}
+
+    def _in_postcopy(self):
+        if self.postcopy_seen():
+            return True
+        try:
+            state, reason = self.dom.state()
+        except self.libvirt.libvirtError:
+            return False
+        return state == DOMAIN_PAUSED and reason in (PAUSED_POSTCOPY, PAUSED_POSTCOPY_FAILED)
+
+    def _execute(self, action, value):
+        """Carry out one action; return None or the error text."""
+        try:
+            if action == "set_downtime":
+                self.dom.migrateSetMaxDowntime(int(value), 0)
+            elif action == "postcopy":
+                self.dom.migrateStartPostCopy(0)
+                self.postcopy = True
+            elif action == "pause":
+                self.dom.suspend()
+                self.paused_guest = True
+            elif action == "abort":
+                self.aborted = True  # even if libvirt says the job just ended: the caller checks
+                self.dom.abortJob()
+        except self.libvirt.libvirtError as exc:
+            return exc.get_error_message() or str(exc)
+        return None
+
+    def _record(self, elapsed, action, value, reason, error):
+        entry = {"t_s": round(elapsed, 3), "action": action, "reason": reason, "ok": error is None,
+                 "remaining_bytes": self.last_sample.get("data_remaining_bytes"),
+                 "dirty_rate_bps": self.last_sample.get("dirty_rate_bps"),
+                 "bandwidth_bps": self.last_sample.get("memory_bandwidth_bps"),
+                 "iteration": self.last_sample.get("memory_iterations")}
+        if value is not None:
+            entry["value"] = value
+        if error:
+            entry["error"] = error
+        self.decisions.append(entry)
+
+    def run(self, call):
+        box = {}
+
+        def target():
+            try:
+                call()
+            except Exception as exc:  # pylint: disable=broad-except  # re-raised by the caller
+                box["error"] = exc
+
+        start = self.clock()
+        worker = threading.Thread(target=target, name="drover-migration", daemon=True)
+        worker.start()
+        last_abort = None
+        while worker.is_alive():
+            worker.join(self.poll_interval)
+            if not worker.is_alive():
+                break
+            elapsed = self.clock() - start
+            stats = self._sample()
+            if stats:
+                self.last_sample = summarize_stats(stats)
+            if not self.postcopy and self._in_postcopy():
+                # Switched by someone else (migration_job, virsh): from now on, never abort.
+                self.postcopy = True
+                self.policy.confirm("postcopy", True)
+                self._record(elapsed, "observed_postcopy", None, "the migration entered post-copy", None)
+            if self.aborted:
+                if elapsed - last_abort >= self.REABORT_INTERVAL:
+                    error = self._execute("abort", None)
+                    self._record(elapsed, "abort", None, "job still running after abort", error)
+                    last_abort = elapsed
+                continue
+            for action, value, reason in self.policy.decide(elapsed, self.last_sample):
+                error = self._execute(action, value)
+                self.policy.confirm(action, error is None)
+                self._record(elapsed, action, value, reason, error)
+                if action == "abort":
+                    last_abort = elapsed
+                    break
+        return box.get("error"), (self.clock() - start) * 1000.0

@@ -1,0 +1,164 @@
+# -*- coding: utf-8 -*-
+# Copyright: drover.libvirt contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Recovery of a migration whose post-copy phase failed.
+
+In post-copy the guest runs on the destination while part of its memory is still on the source:
+neither side may be destroyed. Two situations are seen when the link breaks:
+
+* libvirt gives up (keepalive) while QEMU's stream is only stalled: once the link is back, QEMU
+  finishes on its own; libvirt then shows the destination running and the source shut off but
+  still defined (UNDEFINE_SOURCE is skipped after a failed call).
+* QEMU's stream failed too (source QEMU in ``postcopy-paused``): it must be resumed, with
+  VIR_MIGRATE_POSTCOPY_RESUME, or - where that libvirt call is known to crash the destination
+  daemon (libvirt 11.3.0) - with QEMU's own ``migrate`` command and ``resume: true`` sent to the
+  source QEMU, aimed at the destination's still-open incoming port.
+
+Private to drover.libvirt; no compatibility promise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from collections import Counter
+
+from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
+from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_enums import (
+    DOMAIN_RUNNING, DOMAIN_SHUTOFF, RUNNING_POSTCOPY, RUNNING_POSTCOPY_FAILED, version_text)
+
+# libvirt versions whose POSTCOPY_RESUME path dereferences NULL in the destination daemon.
+RESUME_CRASHES = {11003000}
+
+
+def _hex_addr(text):
+    """/proc/net/tcp 'AC1F0002:C350' -> ('172.31.0.2', 50000) (IPv4 only)."""
+    addr, port = text.split(":")
+    ip = socket.inet_ntoa(bytes.fromhex(addr)[::-1])
+    return ip, int(port, 16)
+
+
+def qemu_peers(pid, proc="/proc"):
+    """(ip, port) of every established IPv4 TCP connection of process pid."""
+    inodes = set()
+    fd_dir = os.path.join(proc, str(pid), "fd")
+    for fd in os.listdir(fd_dir):
+        try:
+            target = os.readlink(os.path.join(fd_dir, fd))
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    peers = []
+    with open(os.path.join(proc, str(pid), "net", "tcp")) as table:
+        next(table)
+        for line in table:
+            fields = line.split()
+            if fields[3] == "01" and fields[9] in inodes:  # ESTABLISHED, ours
+                peers.append(_hex_addr(fields[2]))
+    return peers
+
+
+def migration_port(peers, dest_ip):
+    """The destination port most connections go to: the incoming migration listener."""
+    ports = Counter(port for ip, port in peers if ip == dest_ip)
+    return ports.most_common(1)[0][0] if ports else None
+
+
+def find_data_port(name, dest_host):
+    """Best effort, on the source host: where the running migration stream goes, or None."""
+    try:
+        with open("/run/libvirt/qemu/%s.pid" % name) as f:
+            pid = int(f.read().strip())
+        dest_ip = socket.gethostbyname(dest_host)
+        return dest_ip, migration_port(qemu_peers(pid), dest_ip)
+    except (OSError, ValueError, StopIteration):
+        return None, None
+
+
+class PostcopyRecovery:
+    """Drive a failed post-copy migration to completion on the destination, within `wait` seconds."""
+
+    def __init__(self, sdom, dconn, name, libvirt, libvirt_qemu=None, reconnect=None, sleep=time.sleep,
+                 clock=time.monotonic):
+        self.sdom = sdom
+        self.dconn = dconn
+        self.reconnect = reconnect
+        self.name = name
+        self.lv = libvirt
+        self.qemu = libvirt_qemu
+        self.sleep = sleep
+        self.clock = clock
+        self.steps = []
+
+    def _qemu_status(self):
+        if self.qemu is None:
+            return None
+        try:
+            reply = self.qemu.qemuMonitorCommand(self.sdom, '{"execute": "query-migrate"}', 0)
+            return json.loads(reply).get("return", {}).get("status")
+        except (self.lv.libvirtError, ValueError):
+            return None
+
+    def _landed(self):
+        """True once the destination runs the guest and the source's QEMU is gone."""
+        try:
+            src_state = self.sdom.state()[0]
+        except self.lv.libvirtError:
+            src_state = DOMAIN_SHUTOFF  # undefined: gone
+        try:
+            ddom = self.dconn.lookupByName(self.name)
+            dst_state, dst_reason = ddom.state()
+        except self.lv.libvirtError as exc:
+            if exc.get_error_code() != self.lv.VIR_ERR_NO_DOMAIN and self.reconnect is not None:
+                try:
+                    self.dconn = self.reconnect()  # the link took the old connection with it
+                except (self.lv.libvirtError, DroverError):
+                    pass
+            return False
+        return (src_state == DOMAIN_SHUTOFF and dst_state == DOMAIN_RUNNING
+                and dst_reason not in (RUNNING_POSTCOPY, RUNNING_POSTCOPY_FAILED))
+
+    def _resume(self, resume_call, data_addr):
+        """One resume attempt through libvirt, or through QEMU where libvirt's would crash."""
+        try:
+            version = self.dconn.getLibVersion()
+        except self.lv.libvirtError:
+            self.steps.append("destination unreachable, resume postponed")
+            return
+        if version not in RESUME_CRASHES:
+            self.steps.append("libvirt POSTCOPY_RESUME")
+            try:
+                resume_call()
+            except self.lv.libvirtError as exc:
+                self.steps.append("resume failed: %s" % exc.get_error_message())
+            return
+        ip, port = data_addr
+        if self.qemu is None or not port:
+            self.steps.append("cannot resume: libvirt %s crashes on POSTCOPY_RESUME and the migration port "
+                              "is unknown" % version_text(version))
+            return
+        command = json.dumps({"execute": "migrate", "arguments": {"uri": "tcp:%s:%d" % (ip, port), "resume": True}})
+        self.steps.append("QEMU migrate resume to %s:%d" % (ip, port))
+        try:
+            self.qemu.qemuMonitorCommand(self.sdom, command, 0)
+        except self.lv.libvirtError as exc:
+            self.steps.append("resume failed: %s" % exc.get_error_message())
+
+    def run(self, wait, resume_call, data_addr):
+        """Poll until the guest landed (True) or `wait` seconds passed (False)."""
+        start = self.clock()
+        last_try = None
+        while self.clock() - start < wait:
+            if self._landed():
+                self.steps.append("landed on the destination after %.1fs" % (self.clock() - start))
+                return True
+            status = self._qemu_status()
+            if status == "postcopy-paused" and (last_try is None or self.clock() - last_try >= 15):
+                last_try = self.clock()
+                self._resume(resume_call, data_addr)
+            self.sleep(1.0)
+        self.steps.append("not landed after %ss" % wait)
+        return False

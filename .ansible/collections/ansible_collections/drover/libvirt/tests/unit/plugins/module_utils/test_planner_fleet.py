@@ -1,0 +1,72 @@
+# -*- coding: utf-8 -*-
+"""The planner under fleet conditions: room other runs claimed, several hosts drained at once."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
+from ansible_collections.drover.libvirt.plugins.module_utils._planner import plan_evacuation
+
+GIB = 1024 * 1024
+U = "%08d-0000-0000-0000-000000000000"
+
+
+def _host(domains=(), claims=None, cpus=2):
+    hv = {"memory": {"total_kib": 64 * GIB}, "vcpus": {"physical": cpus}, "maintenance": None}
+    if claims is not None:
+        hv["claims"] = claims
+    return {"hypervisor": hv, "domains": list(domains)}
+
+
+def _dom(name, n, vcpus=2):
+    return {"name": name, "uuid": U % n, "state": "running", "active": True, "persistent": True,
+            "memory_kib": GIB, "current_memory_kib": GIB, "vcpus": vcpus}
+
+
+def _claim(run, n, vcpus=2, live=True):
+    return {"run_id": run, "uuid": U % n, "memory_kib": GIB, "vcpus": vcpus, "live": live}
+
+
+def _fleet(claims):
+    # hv2 allows 8 vCPUs (2 CPUs x ratio 4); hv1 holds two domains of 2 vCPUs to place.
+    return {"hv1": _host([_dom("a", 1), _dom("b", 2)]), "hv2": _host(claims=claims)}
+
+
+def test_room_claimed_by_another_run_is_not_planned_twice():
+    plan = plan_evacuation(_fleet([_claim("other", 10), _claim("other", 11), _claim("other", 12)]),
+                           ["hv1"], constraints={"run_id": "mine"})
+    assert [m["domain"] for m in plan["moves"]] == ["a"]  # 6 of 8 vCPUs claimed: room for one
+    assert [u["domain"] for u in plan["unplaced"]] == ["b"]
+
+
+def test_own_expired_and_arrived_claims_hold_no_room():
+    claims = [_claim("mine", 10), _claim("mine", 11), _claim("other", 12, live=False), _claim("other", 1)]
+    # Claim for domain 1 (on hv1, not active on hv2) is another run's: it counts once.
+    plan = plan_evacuation(_fleet(claims), ["hv1"], constraints={"run_id": "mine"})
+    assert sorted(m["domain"] for m in plan["moves"]) == ["a", "b"]
+    arrived = {"hv1": _host([_dom("a", 1), _dom("b", 2)]),
+               "hv2": _host([_dom("c", 3)], claims=[_claim("other", 3), _claim("other", 3)])}
+    plan = plan_evacuation(arrived, ["hv1"], constraints={"run_id": "mine"})
+    assert sorted(m["domain"] for m in plan["moves"]) == ["a", "b"]  # c's claims count through c only
+
+
+@pytest.mark.parametrize("claim", [{"run_id": "x", "uuid": U % 1, "memory_kib": -1, "vcpus": 1},
+                                   {"run_id": "x", "uuid": U % 1, "memory_kib": float("nan"), "vcpus": 1},
+                                   {"uuid": U % 1, "memory_kib": 1, "vcpus": 1}, "not a claim"])
+def test_malformed_claims_are_refused_by_name(claim):
+    with pytest.raises(DroverError, match=r"fleet\[hv2\]\.hypervisor\.claims\[0\]"):
+        plan_evacuation(_fleet([claim]), ["hv1"])
+
+
+def test_two_drained_hosts_drain_at_once_within_the_global_cap():
+    fleet = {"hv1": _host([_dom("a", 1, vcpus=1), _dom("b", 2, vcpus=1)]),
+             "hv2": _host([_dom("c", 3, vcpus=1), _dom("d", 4, vcpus=1)]),
+             "hv3": _host(cpus=8), "hv4": _host(cpus=8)}
+    caps = {"max_parallel": 2, "max_per_source": 2, "max_per_destination": 1}
+    plan = plan_evacuation(fleet, ["hv1", "hv2"], constraints=caps)
+    assert plan["caps"] == {"max_parallel": 2, "max_per_source": 1, "max_per_destination": 1, "sources_at_once": 2}
+    first = [m for m in plan["moves"] if m["wave"] == 1]
+    assert sorted(m["source"] for m in first) == ["hv1", "hv2"]  # one from each, at once
+    assert len({m["destination"] for m in first}) == 2  # and never two into one destination
+    assert len(plan["waves"]) == 2
