@@ -10,7 +10,7 @@ COLLECTION := build/ansible_collections/drover/libvirt
 SANITY_ROOT := /tmp/drover.libvirt-sanity-$(shell echo '$(CURDIR)' | md5sum | cut -c1-8)
 SANITY_TREE := $(SANITY_ROOT)/ansible_collections/drover/libvirt
 
-.PHONY: help deps tools venv collection lab lab-down demo test unit sanity lint docs integration molecule molecule-ci clean bench
+.PHONY: help deps tools venv collection lab lab-down demo test unit sanity lint docs integration molecule molecule-ci clean bench chaos
 
 help:
 	@echo "make demo         install, bring up the lab, evacuate hv1 (4 guests) live, show the report"
@@ -18,6 +18,7 @@ help:
 	@echo "make lab          bring up the lab (3 hypervisors, 4 guests on hv1)"
 	@echo "make lab-down     remove everything the lab created"
 	@echo "make bench        measure on the lab: evacuation time against fleet size (3, 12, 30 hosts); the planner"
+	@echo "make chaos        inject 54 faults into real moves on the lab, audit every host after each, re-run (chaos/results.json)"
 	@echo "make unit|sanity|lint|docs|integration|molecule   one stage of make test"
 	@echo "                 (unit, sanity, lint and docs need neither root nor the lab)"
 	@echo "make docs         check every plugin's documentation and the changelog; render the reference into docs/reference/"
@@ -113,3 +114,8 @@ bench: venv collection
 clean:
 	-lab/lab down
 	rm -rf build
+
+# The fault campaign (long; tests/integration/test_chaos.py runs a short one in make test).
+# CHAOS_SEED replays a campaign.
+chaos: venv collection
+	python chaos/campaign.py --faults $(or $(CHAOS_FAULTS),54) $(if $(CHAOS_SEED),--seed $(CHAOS_SEED))

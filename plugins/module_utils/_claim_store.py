@@ -233,7 +233,17 @@ class ClaimStore:
             pool = self.conn.storagePoolLookupByName(STATE_POOL)
         except self.lv.libvirtError:
             return False
-        return self._delete(pool, claim.name)
+        removed = self._delete(pool, claim.name)
+        # A domain active here counts itself: a claim for it that an earlier run could not release
+        # (its destination was unreachable then) holds nothing any more and goes too.
+        try:
+            arrived = self.conn.lookupByUUIDString(claim.uuid).isActive()
+            left = [c for c in self.claims(pool) if c.uuid == claim.uuid and c.name != claim.name] if arrived else []
+        except self.lv.libvirtError:
+            left = []
+        for other in left:
+            self._delete(pool, other.name)
+        return removed
 
 
 def new_run_id():

@@ -1,0 +1,128 @@
+"""The fleet as it is, read from outside the collection: every lab host's libvirt directly, its
+files and its processes. Nothing here imports drover.libvirt.
+
+audit() answers what an operator checks after a fault: is every VM running on exactly one host and
+persistently defined exactly there; what is left over (QEMU processes no domain owns, copied
+volumes no definition uses, capacity claims, maintenance marks).
+"""
+import os
+import time
+
+import libvirt
+
+from drover_lab.config import NET, STATE
+
+HOSTS = ["hv1", "hv2", "hv3"]
+STATE_FILES = ("maintenance.json", "last-maintenance.json")
+
+libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
+
+
+def uri(host):
+    return "qemu+tcp://%s.%s/system" % (NET, host[2:])
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def read_host(host):
+    """{domains: {name: {active, persistent, job}}, disks: set of paths in use} or None when libvirtd is down."""
+    try:
+        conn = libvirt.open(uri(host))
+    except libvirt.libvirtError:
+        return None
+    try:
+        domains = {}
+        for dom in conn.listAllDomains(0):
+            job = None
+            if dom.isActive():
+                try:
+                    job = dom.jobInfo()[0]
+                except libvirt.libvirtError:
+                    job = None
+            domains[dom.name()] = {"active": bool(dom.isActive()), "persistent": bool(dom.isPersistent()),
+                                   "state": dom.state()[0], "job": job}
+        return {"domains": domains}
+    finally:
+        conn.close()
+
+
+def settle(timeout=180):
+    """Wait until no domain has a libvirt job running (a migration a killed run left in flight)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        busy = []
+        for host in HOSTS:
+            facts = read_host(host) or {"domains": {}}
+            busy += ["%s@%s" % (n, host) for n, d in facts["domains"].items() if d["job"] not in (None, 0)]
+        if not busy:
+            return []
+        time.sleep(2)
+    return busy
+
+
+def _stray_qemu(host, facts):
+    """QEMU processes on `host` (its own pid files) for domains not active there."""
+    qemu_dir = os.path.join(STATE, host, "run", "qemu")
+    stray = []
+    for name in sorted(os.listdir(qemu_dir)) if os.path.isdir(qemu_dir) else []:
+        if not name.endswith(".pid") or name == "driver.pid":  # driver.pid: libvirtd's own QEMU driver lock
+            continue
+        try:
+            with open(os.path.join(qemu_dir, name)) as f:
+                pid = int(f.read().strip())
+        except (OSError, ValueError):
+            continue
+        domain = name[:-4]
+        if _alive(pid) and not (facts and facts["domains"].get(domain, {}).get("active")):
+            stray.append("qemu of %s on %s (pid %d)" % (domain, host, pid))
+    return stray
+
+
+def _state_files(host, now):
+    """Claims (live ones) and marks in the host's collection state directory."""
+    path = os.path.join(STATE, host, "lib", "drover")
+    found = []
+    for name in sorted(os.listdir(path)) if os.path.isdir(path) else []:
+        if name.startswith("drover-claim_") and name.endswith(".json"):
+            parts = name[len("drover-claim_"):-len(".json")].split("_")
+            live = parts[0].isdigit() and int(parts[0]) > now
+            found.append("claim on %s by run %s (%s)" % (host, parts[3] if len(parts) > 3 else "?",
+                                                         "live" if live else "expired"))
+        elif name == "maintenance.json":
+            found.append("mark on %s" % host)
+    return found
+
+
+def audit(vms):
+    """{lost, duplicated, split, unread, leftovers, where} for the VMs named in `vms`."""
+    facts = {h: read_host(h) for h in HOSTS}
+    where = {}
+    for host, f in facts.items():
+        for name, d in (f or {"domains": {}})["domains"].items():
+            where.setdefault(name, []).append((host, d["active"], d["persistent"]))
+    lost, duplicated, split = [], [], []
+    for name in vms:
+        active = [h for h, a, _p in where.get(name, []) if a]
+        persistent = [h for h, _a, p in where.get(name, []) if p]
+        if not active and not persistent:
+            lost.append(name)
+        elif len(active) > 1 or len(persistent) > 1:
+            duplicated.append(name)
+        elif persistent != active:
+            split.append("%s active on %s, persistent on %s" % (name, active or "none", persistent or "none"))
+    now = time.time()
+    leftovers = []
+    for host in HOSTS:
+        leftovers += _stray_qemu(host, facts[host])
+        leftovers += _state_files(host, now)
+    return {"lost": lost, "duplicated": duplicated, "split": split,
+            "unread": [h for h in HOSTS if facts[h] is None], "leftovers": leftovers,
+            "where": {n: sorted(h for h, a, _p in where.get(n, []) if a) for n in vms}}
