@@ -342,9 +342,10 @@ def main():
         if not args.keep_lab:
             lab("down", check=False)
     print_table(faults)
-    bad = [f for f in faults if f["lost"] or f["duplicated"] or not f["rerun_completed"]]
-    print("%d faults: %d VMs lost, %d duplicated, %d re-runs did not complete" % (
+    bad = [f for f in faults if f["lost"] or f["duplicated"] or f["split"] or f["leftovers"] or not f["rerun_completed"]]
+    print("%d faults: %d VMs lost, %d duplicated, %d left split, %d with leftovers, %d re-runs did not complete" % (
         len(faults), sum(f["lost"] for f in faults), sum(f["duplicated"] for f in faults),
+        sum(1 for f in faults if f["split"]), sum(1 for f in faults if f["leftovers"]),
         sum(1 for f in faults if not f["rerun_completed"])))
     return 1 if bad else 0
 

@@ -27,4 +27,4 @@ def test_faults_lose_nothing_and_the_rerun_completes(tmp_path):
         assert fault["rerun_completed"], fault
         assert fault["leftovers"] == [], fault
     assert proc.returncode == 0, proc.stdout[-3000:]
-    assert "2 faults: 0 VMs lost, 0 duplicated, 0 re-runs did not complete" in proc.stdout
+    assert "2 faults: 0 VMs lost, 0 duplicated, 0 left split, 0 with leftovers, 0 re-runs did not complete" in proc.stdout
