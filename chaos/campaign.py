@@ -104,6 +104,9 @@ class Run:
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, text=True,
                                      start_new_session=True)
 
+    def close(self):
+        os.unlink(self.log.name)
+
     def output(self):
         with open(self.log.name) as f:
             return f.read()
@@ -274,6 +277,9 @@ def scenario(kind, operation, phase, rng):
     # Put every host back in service for the next fault (not part of the verdict).
     if any(x.startswith("mark on") for x in final["leftovers"]):
         Run(playbook_cmd("return_to_service.yml", {})).wait()
+    tail = rerun[0].output()[-1500:] if not completed else ""
+    for run in runs + rerun:
+        run.close()
     return {
         "kind": kind, "phase": phase, "operation": operation, "injected": what, "reached_phase": reached,
         "outcome": "ok" if all(c == 0 for c in codes) else "failed (rc %s)" % ",".join(str(c) for c in codes),
@@ -281,7 +287,7 @@ def scenario(kind, operation, phase, rng):
         "split": after["split"] + final["split"], "unsettled_jobs": busy,
         "left_by_fault": after["leftovers"], "leftovers": leftovers, "rerun_completed": completed,
         "rerun_rc": rerun_codes, "seconds": round(time.time() - started, 1),
-        "log_tail": (rerun[0].output()[-1500:] if not completed else ""),
+        "log_tail": tail,
     }
 
 
