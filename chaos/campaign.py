@@ -276,7 +276,9 @@ def scenario(kind, operation, phase, rng):
     leftovers = [x for x in final["leftovers"] if not x.endswith("(expired)") and x not in goal]
     # Put every host back in service for the next fault (not part of the verdict).
     if any(x.startswith("mark on") for x in final["leftovers"]):
-        Run(playbook_cmd("return_to_service.yml", {})).wait()
+        back = Run(playbook_cmd("return_to_service.yml", {}))
+        back.wait()
+        back.close()
     tail = rerun[0].output()[-1500:] if not completed else ""
     for run in runs + rerun:
         run.close()
