@@ -259,11 +259,12 @@ def claim_for(dom, settings, source, now):
 
 
 @contextmanager
-def room_claimed(dconn, libvirt, dom, settings, dest_name, source, check_mode=False):
+def room_claimed(dconn, libvirt, dom, settings, dest_name, source, check_mode=False, current=None):
     """Hold room for `dom` on the destination while the block moves it; refuse when there is none.
 
     Yields the claim's record (None when claims are off or the domain is already there). Raises
-    DroverError, with the domain still on its source, when the room is not there.
+    DroverError, with the domain still on its source, when the room is not there. current: returns
+    the destination connection in use at the end (the block may have replaced one the link broke).
     """
     if not settings or not settings.get("enabled", True):
         yield None
@@ -286,9 +287,9 @@ def room_claimed(dconn, libvirt, dom, settings, dest_name, source, check_mode=Fa
     finally:
         if outcome["claim"] is not None:
             try:
-                store.release(claim)
+                (ClaimStore(current(), libvirt) if current else store).release(claim)
             except libvirt.libvirtError:
-                pass  # the destination went away: the claim expires by itself
+                pass  # the destination went away: the claim expires by itself, or goes when its domain arrives
 
 
 def remote_claims(conn, libvirt, now=None, pool=None):
