@@ -208,8 +208,8 @@ MODULE_CASES = [
 
 @pytest.mark.parametrize("module, base, changes, fragments, opened", MODULE_CASES,
                          ids=["%s-%s" % (c[0], "-".join(sorted(c[2])) or "base") for c in MODULE_CASES])
-def test_a_module_refuses_hostile_input_naming_it_before_reaching_any_host(module, base, changes, fragments, opened,
-                                                                          monkeypatch, capsys):
+def test_a_module_refuses_hostile_input_naming_it_before_reaching_any_host(
+        module, base, changes, fragments, opened, monkeypatch, capsys):
     result, connected = run_module(module, dict(base, **changes), monkeypatch, capsys)
     assert result.get("failed") is True, result
     for fragment in fragments:

@@ -134,7 +134,7 @@ def test_a_probe_file_is_private_and_a_planted_link_is_reported_not_followed(tmp
     probe.cleanup()
     assert not os.path.exists(written)
     # Someone who could guess the next name plants a link there: the probe reports it, writes nothing.
-    monkeypatch.setattr(probes.uuid, "uuid4", lambda: _Uuid())
+    monkeypatch.setattr(probes.uuid, "uuid4", _Uuid)
     planted = tmp_path / (probes.PROBE_PREFIX + _Uuid.hex)
     planted.symlink_to(victim)
     probe = probes.StorageProbe(libvirt=None)
