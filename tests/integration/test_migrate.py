@@ -130,7 +130,7 @@ def stopped_guest():
 BAD_INPUTS = [
     ("unknown domain", dict(name="nosuchvm", dest="hv2"), "was not found on the source nor on the destination"),
     ("domain not running", dict(name="vmoff", dest="hv2"), "is not running on the source (state: shutoff)"),
-    ("unreachable destination", dict(name="vm1", dest=NET + ".99", transport="tcp"),
+    ("unreachable destination", dict(name="vm1", dest=NET + ".99", transport="tcp", allow_insecure_transport=True),
      "cannot connect to the destination qemu+tcp://%s.99/system" % NET),
     ("destination is the source", dict(name="vm1", dest="hv1"), "is the source host itself"),
     ("malformed uri", dict(name="vm1", dest="qemu+ssh://hv2"), "path must be one of"),

@@ -45,6 +45,7 @@ def test_preflight_with_every_variable_as_text():
                 "preflight_copy_storage": "false", "preflight_reserved_memory_mib": "256",
                 "preflight_vcpu_ratio": "4.5", "preflight_bandwidth": "1000", "preflight_convergence": "balanced",
                 "preflight_dirty_rate_seconds": "0", "preflight_transport": "ssh",
+                "preflight_allow_insecure_transport": "false",
                 "preflight_migration_ports": "49152-49215", "preflight_facts_concurrency": "4",
                 "preflight_facts_timeout": "20", "preflight_candidate_hosts": "0", "preflight_candidate_margin": "2",
                 "preflight_candidate_seed": "text", "preflight_report_dir": reports, "preflight_report": "true"}
@@ -60,7 +61,8 @@ def test_preflight_with_every_variable_as_text():
 
 def test_migrate_with_every_variable_as_text():
     text = {"drover_vm": "vm1", "drover_to": "hv2", "drover_hosts": "hypervisors", "drover_transport": "ssh",
-            "drover_convergence": "balanced", "drover_timeout": "120", "drover_bandwidth": "0"}
+            "drover_convergence": "balanced", "drover_timeout": "120", "drover_bandwidth": "0",
+            "drover_allow_insecure_transport": "false", "drover_tls": "true"}
     proc = run_text("playbooks/migrate.yml", text)
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert_runs_only_on("vm1", "hv2")
@@ -87,6 +89,7 @@ def test_evacuate_with_every_variable_as_text():
                 "evacuate_unmigratable": "fail", "evacuate_shutoff": "move", "evacuate_copy_storage": "false",
                 "evacuate_convergence": "balanced", "evacuate_convergence_knobs": "{}", "evacuate_bandwidth": "0",
                 "evacuate_timeout": "120", "evacuate_transport": "ssh", "evacuate_candidate_hosts": "1",
+                "evacuate_allow_insecure_transport": "false", "evacuate_tls": "true",
                 "evacuate_candidate_margin": "1.5", "evacuate_shutdown_timeout": "60",
                 # "false" as text is true in Jinja: the host staying unmarked proves it was read as false.
                 "evacuate_mark": "false", "evacuate_mark_reason": "text survey", "evacuate_verify": "true",
