@@ -15,6 +15,16 @@ options:
       - The default reaches the libvirt daemon of the host the task runs on.
     type: str
     default: qemu:///system
+  allow_insecure_transport:
+    description:
+      - Accept libvirt connections that are not secure - transport V(tcp) or a C(qemu+tcp://) URI (neither encrypted
+        nor, unless the daemon requires SASL, authenticated), and URIs with C(no_verify=1),
+        C(known_hosts_verify=ignore), C(command=) or C(netcat=) - for this module's own connection and every
+        destination it reaches.
+      - By default such a connection is refused before anything is opened, with a message naming the URI and why.
+      - See C(docs/security.md).
+    type: bool
+    default: false
 requirements:
   - libvirt-python on the host the task runs on
 """

@@ -15,6 +15,7 @@ options:
         rather than a libvirt URI.
       - The source libvirt daemon opens that connection itself (peer-to-peer), so it needs the same
         access (SSH keys, TLS certificates) as the task.
+      - V(tcp) is neither encrypted nor authenticated and is refused unless O(allow_insecure_transport=true).
     type: str
     choices: [ssh, tcp, tls]
     default: ssh
@@ -69,6 +70,8 @@ options:
     description:
       - Encrypt the migration data stream with QEMU's native TLS (libvirt's C(migrate_tls_*) settings on
         both hosts must point to certificates).
+      - Without it the guest's memory and copied disks cross the migration network in clear, whatever
+        O(transport) is; set it wherever that network is shared.
     type: bool
     default: false
   postcopy_recovery_wait:

@@ -19,7 +19,7 @@ description:
 positional: homes, moved_by_hand
 options:
   _input:
-    description: Fleet facts, C({host: {hypervisor, domains}}) (RV(drover.libvirt.fleet_info#module:fleet)).
+    description: "Fleet facts, C({host: {hypervisor, domains}}) (RV(drover.libvirt.fleet_info#module:fleet))."
     type: dict
     required: true
   homes:

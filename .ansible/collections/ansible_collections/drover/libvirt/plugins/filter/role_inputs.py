@@ -12,11 +12,11 @@ description:
   - Variables given with C(-e key=value) or by an AWX text survey arrive as text, and role argument validation
     checks but does not convert them. This filter converts each variable of a role once, as Ansible converts
     module options (C(int), C(float), C(bool), C(list) with typed elements, C(dict), C(str), C(path)), checks
-    C(choices), and fails naming the variable whose value cannot be read.
+    C(choices), and fails naming the variable whose value cannot be read or is out of its range (O(ranges)).
   - The roles of this collection call it first and read their variables from the result only.
 author:
   - drover.libvirt maintainers (!UNKNOWN)
-positional: _input, spec, prefix
+positional: _input, spec, prefix, ranges
 options:
   _input:
     description: Variable name to its value, for the variables of the role (names as in the spec).
@@ -30,6 +30,13 @@ options:
     description: Prefix removed from each variable's name in the result, for example C(evacuate_).
     type: str
     default: ""
+  ranges:
+    description:
+      - Variable name to C([lowest, highest]) of a number variable, both included. A value outside fails, naming the
+        variable and the value.
+      - Whatever the ranges, a number must be finite and at most 2**53 in size (no C(nan), C(inf) or C(1e400)).
+    type: dict
+    default: {}
 """
 
 EXAMPLES = r"""
@@ -40,6 +47,15 @@ EXAMPLES = r"""
     _spec: "{{ (lookup('ansible.builtin.file', role_path ~ '/meta/argument_specs.yml') | from_yaml).argument_specs.main.options }}"
     _names: "{{ _spec.keys() | list }}"
 # -e evacuate_max_parallel=3 gives _evacuate_in.max_parallel == 3 (an integer).
+
+- name: Read them, and refuse a number out of its range
+  ansible.builtin.set_fact:
+    _evacuate_in: "{{ dict(_names | zip(query('ansible.builtin.vars', *_names))) | drover.libvirt.role_inputs(_spec, 'evacuate_', _ranges) }}"
+  vars:
+    _spec: "{{ (lookup('ansible.builtin.file', role_path ~ '/meta/argument_specs.yml') | from_yaml).argument_specs.main.options }}"
+    _names: "{{ _spec.keys() | list }}"
+    _ranges: {evacuate_max_parallel: [1, 1000]}
+# -e evacuate_max_parallel=0 fails: "evacuate_max_parallel must be from 1 to 1000, got 0; nothing was changed".
 """
 
 RETURN = r"""
@@ -55,9 +71,9 @@ from ansible_collections.drover.libvirt.plugins.module_utils._errors import Drov
 from ansible_collections.drover.libvirt.plugins.module_utils._role_inputs import role_inputs as _role_inputs
 
 
-def role_inputs(values, spec, prefix=""):
+def role_inputs(values, spec, prefix="", ranges=None):
     try:
-        return _role_inputs(values, spec, prefix)
+        return _role_inputs(values, spec, prefix, ranges)
     except DroverError as exc:
         raise AnsibleFilterError(exc.msg) from exc
 

@@ -5,7 +5,8 @@
 
 Each *_ARGSPEC group is documented by the doc fragment of the same name, one to one:
 CONNECTION_ARGSPEC by drover.libvirt.connection, MIGRATION_ARGSPEC by drover.libvirt.migration,
-CLAIMS_ARGSPEC by drover.libvirt.claims.
+CLAIMS_ARGSPEC by drover.libvirt.claims. The *_RANGES beside them bound their numbers
+(_values.check_ranges; LibvirtModule checks a module's ranges before it connects anywhere).
 The single options below them are documented by each module, in its own words.
 Private to drover.libvirt; no compatibility promise.
 """
@@ -13,15 +14,21 @@ Private to drover.libvirt; no compatibility promise.
 from __future__ import annotations
 
 from ansible_collections.drover.libvirt.plugins.module_utils._claims import DEFAULT_TTL_S
-from ansible_collections.drover.libvirt.plugins.module_utils._convergence import PRESETS
+from ansible_collections.drover.libvirt.plugins.module_utils._convergence import DAY_S, MAX_BANDWIDTH_MIB_S, PRESETS
 from ansible_collections.drover.libvirt.plugins.module_utils._maintenance import MARK_STATES
 from ansible_collections.drover.libvirt.plugins.module_utils._storage import CDROM_MODES, COPY_MODES
 from ansible_collections.drover.libvirt.plugins.module_utils._uri import TRANSPORTS
 
-# The libvirt connection every module opens (LibvirtModule adds it).
+# The libvirt connection every module opens (LibvirtModule adds it). Plain TCP and URIs that turn
+# off a check are refused unless allow_insecure_transport is set (_uri.refuse_insecure).
 CONNECTION_ARGSPEC = dict(
     uri=dict(type="str", default="qemu:///system"),
+    allow_insecure_transport=dict(type="bool", default=False),
 )
+
+MAX_MEMORY_MIB = 1 << 30  # 1 PiB
+# What one module run may do at once, or try again, at most.
+MAX_PARALLEL = 1000
 
 DOMAIN_NAME = dict(type="str", required=True, aliases=["domain"])
 TRANSPORT = dict(type="str", choices=sorted(TRANSPORTS), default="ssh")
@@ -35,6 +42,7 @@ LOCAL_FACTS_OPTIONS = dict(
     dirty_rate_seconds=dict(type="int", default=0),
     agent_ping=dict(type="bool", default=False),
 )
+LOCAL_FACTS_RANGES = dict(dirty_rate_seconds=(0, 60))
 
 # How each live migration runs, in migrate and in move_domains alike (see _migration_options).
 MIGRATION_ARGSPEC = dict(
@@ -47,6 +55,12 @@ MIGRATION_ARGSPEC = dict(
     postcopy_recovery_wait=dict(type="int", default=300),
     remove_source_volumes=dict(type="bool", default=False),
     poll_interval=dict(type="float", default=0.5),
+)
+MIGRATION_RANGES = dict(
+    bandwidth=(0, MAX_BANDWIDTH_MIB_S),
+    timeout=(1, 7 * DAY_S),
+    postcopy_recovery_wait=(0, DAY_S),
+    poll_interval=(0.05, 10),
 )
 
 # Capacity claims on destinations, shared with other runs (see _claims and _claim_store).
@@ -62,3 +76,12 @@ CLAIMS_ARGSPEC = dict(
         max_inbound=dict(type="int"),
     )),
 )
+CLAIMS_RANGES = dict(
+    ttl=(1, 7 * DAY_S),
+    memory_headroom_pct=(0, 99),
+    reserved_memory_mib=(0, MAX_MEMORY_MIB),
+    vcpu_ratio=(0.01, 1000),
+    max_inbound=(1, MAX_PARALLEL),
+)
+# A module with the migration and claims options bounds them so.
+MOVE_RANGES = dict(MIGRATION_RANGES, claims=CLAIMS_RANGES)

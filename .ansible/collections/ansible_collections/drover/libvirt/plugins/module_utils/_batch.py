@@ -116,7 +116,8 @@ class BatchMover:
                               % (p["retries"], p["shutdown_timeout"]))
         self.tasks = normalize_moves(p["moves"])
         for task in self.tasks:
-            task["candidates"] = [(n, destination_uri(u, p["transport"])) for n, u in task["candidates"]]
+            task["candidates"] = [(n, destination_uri(u, p["transport"], allow_insecure=p.get("allow_insecure_transport")))
+                                  for n, u in task["candidates"]]
             task["planned"] = list(task["candidates"])
         if p.get("wait_for_capacity", 0) < 0:
             raise DroverError("wait_for_capacity must be 0 or more seconds, got %r" % p["wait_for_capacity"])

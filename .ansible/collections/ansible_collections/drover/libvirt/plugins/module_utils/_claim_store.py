@@ -233,7 +233,17 @@ class ClaimStore:
             pool = self.conn.storagePoolLookupByName(STATE_POOL)
         except self.lv.libvirtError:
             return False
-        return self._delete(pool, claim.name)
+        removed = self._delete(pool, claim.name)
+        # A domain active here counts itself: a claim for it that an earlier run could not release
+        # (its destination was unreachable then) holds nothing any more and goes too.
+        try:
+            arrived = self.conn.lookupByUUIDString(claim.uuid).isActive()
+            left = [c for c in self.claims(pool) if c.uuid == claim.uuid and c.name != claim.name] if arrived else []
+        except self.lv.libvirtError:
+            left = []
+        for other in left:
+            self._delete(pool, other.name)
+        return removed
 
 
 def new_run_id():
@@ -249,11 +259,12 @@ def claim_for(dom, settings, source, now):
 
 
 @contextmanager
-def room_claimed(dconn, libvirt, dom, settings, dest_name, source, check_mode=False):
+def room_claimed(dconn, libvirt, dom, settings, dest_name, source, check_mode=False, current=None):
     """Hold room for `dom` on the destination while the block moves it; refuse when there is none.
 
     Yields the claim's record (None when claims are off or the domain is already there). Raises
-    DroverError, with the domain still on its source, when the room is not there.
+    DroverError, with the domain still on its source, when the room is not there. current: returns
+    the destination connection in use at the end (the block may have replaced one the link broke).
     """
     if not settings or not settings.get("enabled", True):
         yield None
@@ -276,9 +287,9 @@ def room_claimed(dconn, libvirt, dom, settings, dest_name, source, check_mode=Fa
     finally:
         if outcome["claim"] is not None:
             try:
-                store.release(claim)
+                (ClaimStore(current(), libvirt) if current else store).release(claim)
             except libvirt.libvirtError:
-                pass  # the destination went away: the claim expires by itself
+                pass  # the destination went away: the claim expires by itself, or goes when its domain arrives
 
 
 def remote_claims(conn, libvirt, now=None, pool=None):

@@ -15,8 +15,12 @@ from collections import deque
 from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
+from ansible_collections.drover.libvirt.plugins.module_utils._values import check_ranges
 
 GIB = 1024 ** 3
+DAY_S = 86400
+# QEMU takes at most about 8 TiB/s; no link comes near 1 TiB/s.
+MAX_BANDWIDTH_MIB_S = 1024 * 1024
 ACTIONS = ("none", "abort", "postcopy", "pause")
 COMPRESSION_METHODS = ("xbzrle", "mt", "zlib", "zstd")
 
@@ -42,6 +46,15 @@ KNOB_DEFAULTS = {
     "pause_grace": 60,            # after pausing the guest, abort if still not done by then
     "parallel_connections": 0,    # 0 = one stream; >= 2 uses multifd
     "compression": [],            # e.g. [xbzrle]; costs CPU, saves link
+}
+
+# Bounds of the numeric knobs, so an absurd value (1e300 s) is refused by name; _check adds the rules
+# between knobs and that times be above 0.
+KNOB_RANGES = {
+    "initial_downtime_ms": (0, 600000), "max_downtime_ms": (0, 600000), "downtime_steps": (0, 100),
+    "step_interval_per_gib": (0, DAY_S), "min_step_interval": (0, DAY_S), "timeout_per_gib": (0, DAY_S),
+    "min_timeout": (0, 7 * DAY_S), "stall_window": (0, DAY_S), "auto_converge_initial": (0, 100),
+    "auto_converge_increment": (0, 100), "postcopy_bandwidth": (0, MAX_BANDWIDTH_MIB_S), "pause_grace": (0, DAY_S),
 }
 
 # In the order the modules list them (their `convergence` choices come from here).
@@ -93,12 +106,13 @@ def _coerce(key, value):
         if isinstance(default, (int, float)):
             return float(value)
         return str(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise DroverError("convergence knob %s must be %s, got %r" % (
             key, {bool: "true or false", list: "a list"}.get(type(default), "a number"), value))
 
 
 def _check(k):
+    check_ranges(k, KNOB_RANGES, "convergence knob ")
     for key in ("initial_downtime_ms", "max_downtime_ms", "timeout_per_gib", "min_timeout", "stall_window",
                 "min_step_interval", "pause_grace"):
         if not isinstance(k[key], (int, float)) or k[key] <= 0:

@@ -26,10 +26,11 @@ from ansible_collections.drover.libvirt.plugins.module_utils._uri import destina
 CONCURRENCY_RANGE = (1, 256)
 
 
-def remote_hosts(hosts, names, transport, local_name):
+def remote_hosts(hosts, names, transport, local_name, allow_insecure=False):
     """[{name, uri}] of the hosts to read remotely, in order; the host named `local_name` is left out.
 
     hosts: libvirt URIs or addresses; names: their names in the result (default `hosts` itself).
+    An insecure URI (plain TCP, ...) is refused unless allow_insecure.
     """
     names = names or hosts
     if len(names) != len(hosts):
@@ -43,7 +44,7 @@ def remote_hosts(hosts, names, transport, local_name):
         try:
             if "://" in host and not parse_uri(host)["host"]:
                 raise DroverError("%r is a local URI; this hypervisor is read locally (see local_name)" % host)
-            uri = destination_uri(host, transport)
+            uri = destination_uri(host, transport, allow_insecure=allow_insecure)
         except DroverError as exc:
             raise DroverError("hosts: %s: %s" % (name, exc.msg))
         out.append({"name": name, "uri": uri})

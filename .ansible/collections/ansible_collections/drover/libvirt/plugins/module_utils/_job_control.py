@@ -91,7 +91,7 @@ def recover(module, sconn, dom, job):
     """state=recovered: drive a failed post-copy migration to the destination; returns the result."""
     p = module.params
     lv = module.libvirt
-    dest_uri = destination_uri(p["dest"], p["transport"])
+    dest_uri = destination_uri(p["dest"], p["transport"], allow_insecure=p.get("allow_insecure_transport"))
     dconn = module.connect(dest_uri, "destination")
     name = p["name"]
     result = {"job": job, "action": None, "destination": dest_uri}

@@ -4,7 +4,9 @@
 """The base class of every drover.libvirt module.
 
 It owns the optional import of libvirt-python, the libvirt connections a
-module opens, and the mapping of libvirt errors to messages a person can act on.
+module opens (refusing insecure ones unless allow_insecure_transport is set), the ranges of the
+module's numbers, the masking of any password a URI option carries, and the mapping of libvirt
+errors to messages a person can act on.
 Private to drover.libvirt; no compatibility promise.
 """
 
@@ -19,7 +21,8 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.drover.libvirt.plugins.module_utils._argspec import CONNECTION_ARGSPEC
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
 from ansible_collections.drover.libvirt.plugins.module_utils._migration_rules import check_domain_name
-from ansible_collections.drover.libvirt.plugins.module_utils._uri import parse_uri
+from ansible_collections.drover.libvirt.plugins.module_utils._uri import INSECURE_SWITCH, checked_uri, uri_passwords
+from ansible_collections.drover.libvirt.plugins.module_utils._values import check_ranges
 
 LIBVIRT_IMPORT_ERROR = None
 try:
@@ -95,6 +98,18 @@ def start_event_loop():
     start_event_loop.started = True
 
 
+def strings_in(value):
+    """Every string inside a module parameter (nested lists and dicts included)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from strings_in(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from strings_in(item)
+
+
 def host_uuid(conn):
     """The host UUID libvirt uses to refuse a migration to the same host."""
     caps = ET.fromstring(conn.getCapabilities())
@@ -102,12 +117,19 @@ def host_uuid(conn):
 
 
 class LibvirtModule(AnsibleModule):
-    """AnsibleModule with libvirt connections and error mapping."""
+    """AnsibleModule with libvirt connections and error mapping.
 
-    def __init__(self, argument_spec, **kwargs):
+    ranges: the module's numeric options and their (lowest, highest), see _values.check_ranges.
+    """
+
+    def __init__(self, argument_spec, ranges=None, **kwargs):
         spec = dict(CONNECTION_ARGSPEC)
         spec.update(argument_spec)
         super().__init__(argument_spec=spec, **kwargs)
+        try:
+            check_ranges(self.params, ranges or {})
+        except DroverError as exc:
+            self.fail_json(msg=exc.msg)
         if libvirt is None:
             self.fail_json(msg=missing_required_lib("libvirt-python"), exception=LIBVIRT_IMPORT_ERROR)
         # Without this, libvirt prints every error to stderr as well as raising it.
@@ -117,15 +139,25 @@ class LibvirtModule(AnsibleModule):
         self.libvirt_qemu = libvirt_qemu
         self._connections = []
 
+    def _load_params(self):
+        # A password in a URI is refused (_uri.parse_uri); masked too, so neither the refusal nor
+        # the task's invocation prints it.
+        super()._load_params()
+        for text in strings_in(self.params):
+            self.no_log_values.update(uri_passwords(text))
+
     def connect(self, uri, role):
-        """Open a read-write connection; `role` names it in errors (source, destination)."""
-        parse_uri(uri, "%s URI" % role)
+        """Open a read-write connection; `role` names it in errors (source, destination).
+
+        An insecure URI is refused unless the module's allow_insecure_transport is true.
+        """
+        parsed = checked_uri(uri, "%s URI" % role, self.params.get(INSECURE_SWITCH))
         try:
             conn = libvirt.open(uri)
         except libvirt.libvirtError as exc:
             raise DroverError(describe(exc, "cannot connect to the %s %s" % (role, uri)),
                               error_class=error_code_name(exc))
-        if parse_uri(uri)["host"]:
+        if parsed["host"]:
             # Without keepalive a call on a connection whose link died hangs until TCP gives up
             # (many minutes); with it, the call fails after about interval * (count + 1) seconds.
             try:

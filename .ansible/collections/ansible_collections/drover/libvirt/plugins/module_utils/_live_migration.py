@@ -128,7 +128,7 @@ class LiveMigration:
         storage, todo = self._plan_storage(dom, result)
         # Room on the destination is held for the whole move, so no other run promises it too.
         with room_claimed(self.dconn, self.lv, dom, self.options.claims, result["destination_host"],
-                          result["source_host"], check_mode) as held:
+                          result["source_host"], check_mode, current=lambda: self.dconn) as held:
             result["claim"] = held
             if check_mode:
                 return result

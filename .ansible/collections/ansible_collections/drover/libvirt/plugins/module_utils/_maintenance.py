@@ -8,6 +8,7 @@ libvirt has no place for host metadata, so the mark lives next to libvirt's own 
 hypervisor_info and never chooses a marked host as a destination. On the host it is read as a
 file; from another host it is downloaded through the libvirt storage pool whose directory holds
 it (_claim_store.STATE_POOL), so a remote reader needs nothing but the host's libvirt daemon.
+The file is written and read through _safe_files: 0640, atomically, never through a link.
 Private to drover.libvirt; no compatibility promise.
 """
 
@@ -17,10 +18,13 @@ import json
 import os
 
 from ansible_collections.drover.libvirt.plugins.module_utils._claim_store import download, state_pool
-from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
+from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError, quoted
+from ansible_collections.drover.libvirt.plugins.module_utils._safe_files import read_private, write_atomic
 
 MARK_PATH = "/var/lib/libvirt/drover/maintenance.json"
 MARK_STATES = ("draining", "maintenance")
+# Longest reason or author a mark keeps: the whole mark must stay far below the 64 KiB a reader takes.
+MARK_TEXT_LIMIT = 1024
 # The mark's volume name in the state pool, which serves STATE_DIR, the directory the mark is in.
 MARK_VOLUME = os.path.basename(MARK_PATH)
 # The last maintenance that finished (host_maintenance state=absent finished=true): the mark it
@@ -42,15 +46,14 @@ def parse_mark(text, where):
 
 
 def read_mark(path=MARK_PATH):
-    """The mark as a dict, or None when the host is not marked."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-    except FileNotFoundError:
+    """The mark as a dict, or None when the host is not marked; a link at `path` is refused."""
+    data = read_private(path, "the maintenance mark")
+    if data is None:
         return None
-    except (OSError, ValueError) as exc:
+    try:
+        return parse_mark(data.decode("utf-8"), path)
+    except UnicodeDecodeError as exc:
         raise DroverError("cannot read the maintenance mark %s: %s" % (path, exc))
-    return parse_mark(text, path)
 
 
 def remote_mark(conn, libvirt, pool=None, volume=MARK_VOLUME):
@@ -85,6 +88,14 @@ def remote_mark(conn, libvirt, pool=None, volume=MARK_VOLUME):
         raise DroverError("cannot read the maintenance mark %s: %s" % (where, exc))
 
 
+def check_mark_text(reason, by):
+    """Refuse a reason or author too long for a mark, or with control characters; DroverError names it."""
+    for name, text in (("reason", reason), ("by", by)):
+        if len(text) > MARK_TEXT_LIMIT or any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+            raise DroverError("%s %s must be at most %d characters without control characters; nothing was "
+                              "changed" % (name, quoted(text), MARK_TEXT_LIMIT))
+
+
 def next_mark(before, state, mark, reason, by, now):
     """The mark after setting (state=present) or clearing (state=absent) it, from the mark `before`.
 
@@ -102,13 +113,9 @@ def next_mark(before, state, mark, reason, by, now):
 
 
 def write_mark(mark, path=MARK_PATH):
-    """Write atomically so a reader never sees half a mark."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = "%s.%d.tmp" % (path, os.getpid())
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(mark, handle, sort_keys=True)
-        handle.write("\n")
-    os.replace(tmp, path)
+    """Write atomically so a reader never sees half a mark; DroverError when a link or a foreign
+    directory is in the way."""
+    write_atomic(path, (json.dumps(mark, sort_keys=True) + "\n").encode("utf-8"), "the maintenance mark")
 
 
 def clear_mark(path=MARK_PATH):

@@ -12,11 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from ansible_collections.drover.libvirt.plugins.module_utils._argspec import CLAIMS_RANGES, MIGRATION_RANGES
 from ansible_collections.drover.libvirt.plugins.module_utils._claims import check_run_id
 from ansible_collections.drover.libvirt.plugins.module_utils._convergence import resolve_knobs
-from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
 from ansible_collections.drover.libvirt.plugins.module_utils._migration_rules import check_domain_name
-from ansible_collections.drover.libvirt.plugins.module_utils._uri import destination_uri, migration_uri
+from ansible_collections.drover.libvirt.plugins.module_utils._uri import (
+    INSECURE_SWITCH, checked_uri, destination_uri, migration_uri)
+from ansible_collections.drover.libvirt.plugins.module_utils._values import check_ranges
 
 
 @dataclass(frozen=True)
@@ -50,13 +52,11 @@ class MigrationOptions:
     def from_params(cls, p):
         """Options from the migrate module's parameters (extra keys are ignored); raises DroverError."""
         check_domain_name(p["name"])
-        if p["timeout"] is not None and p["timeout"] <= 0:
-            raise DroverError("timeout must be a positive number of seconds, got %r" % p["timeout"])
-        if p["bandwidth"] < 0:
-            raise DroverError("bandwidth must be 0 (unlimited) or a positive MiB/s, got %r" % p["bandwidth"])
-        if not 0.05 <= p["poll_interval"] <= 10:
-            raise DroverError("poll_interval must be between 0.05 and 10 seconds, got %r" % p["poll_interval"])
-        dest_uri = destination_uri(p["dest"], p["transport"], p["dest_user"])
+        check_ranges(p, MIGRATION_RANGES)
+        # Both connections are checked before either is opened: plain TCP only when allowed.
+        allow_insecure = bool(p.get(INSECURE_SWITCH))
+        checked_uri(p["uri"], "source URI", allow_insecure)
+        dest_uri = destination_uri(p["dest"], p["transport"], p["dest_user"], allow_insecure=allow_insecure)
         data_uri = migration_uri(p["migration_uri"]) if p["migration_uri"] else None
         return cls(
             name=p["name"], source_uri=p["uri"], dest_uri=dest_uri, data_uri=data_uri, persist=p["persist"],
@@ -74,11 +74,5 @@ def claim_settings(claims):
         return None
     if claims.get("run_id") is not None:
         check_run_id(claims["run_id"])
-    for key, low in (("ttl", 1), ("memory_headroom_pct", 0), ("reserved_memory_mib", 0), ("max_inbound", 1)):
-        if claims.get(key) is not None and not claims[key] >= low:
-            raise DroverError("claims.%s must be at least %s, got %r" % (key, low, claims[key]))
-    if claims.get("memory_headroom_pct") is not None and claims["memory_headroom_pct"] >= 100:
-        raise DroverError("claims.memory_headroom_pct must be below 100, got %r" % claims["memory_headroom_pct"])
-    if claims.get("vcpu_ratio") is not None and not claims["vcpu_ratio"] > 0:
-        raise DroverError("claims.vcpu_ratio must be above 0, got %r" % claims["vcpu_ratio"])
+    check_ranges(claims, CLAIMS_RANGES, "claims.")
     return dict(claims)

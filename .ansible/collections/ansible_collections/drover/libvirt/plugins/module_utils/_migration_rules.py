@@ -12,7 +12,7 @@ Private to drover.libvirt; no compatibility promise.
 
 from __future__ import annotations
 
-from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
+from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError, quoted
 
 # A domain's presence on one host (see _domain_presence.presence) when it is not there.
 ABSENT = {"exists": False, "active": False, "persistent": False, "state": "absent",
@@ -34,12 +34,17 @@ _SAMPLE_KEYS = {
 def check_domain_name(name):
     """Refuse names libvirt could never hold, before any connection is used.
 
-    Empty, with control characters or a slash, or longer than 255 bytes.
+    Empty, not text, with control characters or a slash, not encodable as UTF-8, or longer than
+    255 bytes. Spaces, quotes and shell characters are valid in libvirt names and never reach a shell.
     """
-    if not name or any(ord(ch) < 32 or ord(ch) == 127 for ch in name) or "/" in name:
-        raise DroverError("domain name %r is not a valid libvirt domain name" % (name,))
-    if len(name.encode("utf-8")) > 255:
-        raise DroverError("domain name %r is longer than 255 bytes" % (name,))
+    if not isinstance(name, str) or not name or any(ord(ch) < 32 or ord(ch) == 127 for ch in name) or "/" in name:
+        raise DroverError("domain name %s is not a valid libvirt domain name" % quoted(name))
+    try:
+        size = len(name.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise DroverError("domain name %s is not valid UTF-8 text" % quoted(name)) from None
+    if size > 255:
+        raise DroverError("domain name %s is longer than 255 bytes" % quoted(name))
 
 
 def decide(name, src, dst, persist, undefine_source):

@@ -19,6 +19,7 @@ import uuid
 import xml.etree.ElementTree as ET
 
 from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_enums import CPU_COMPARE_NAMES, STATE_NAMES
+from ansible_collections.drover.libvirt.plugins.module_utils._safe_files import create_exclusive
 from ansible_collections.drover.libvirt.plugins.module_utils._storage import dir_pool_xml, pool_for_directory
 
 PROBE_PREFIX = ".drover-probe-"
@@ -74,8 +75,7 @@ class StorageProbe:
         if directory not in self.files:
             path = os.path.join(directory, PROBE_PREFIX + uuid.uuid4().hex)
             try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                os.close(fd)
+                create_exclusive(path)  # a random name, 0600, never through a link
                 self.files[directory] = path
             except OSError as exc:
                 self.files[directory] = None

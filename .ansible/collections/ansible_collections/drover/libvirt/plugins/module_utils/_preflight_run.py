@@ -15,12 +15,20 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.drover.libvirt.plugins.module_utils import _preflight_checks as checks
+from ansible_collections.drover.libvirt.plugins.module_utils._argspec import MAX_BANDWIDTH_MIB_S, MAX_MEMORY_MIB
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
+from ansible_collections.drover.libvirt.plugins.module_utils._fleet_read import CONCURRENCY_RANGE
 from ansible_collections.drover.libvirt.plugins.module_utils._host_facts import gather, measure_dirty_rates
 from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_module import describe
 from ansible_collections.drover.libvirt.plugins.module_utils._preflight_probes import (
     StorageProbe, compare_cpu, find_defined, parse_port_range, probe_ports)
 from ansible_collections.drover.libvirt.plugins.module_utils._uri import destination_uri, parse_uri
+from ansible_collections.drover.libvirt.plugins.module_utils._values import check_ranges
+
+# The numbers preflight_info takes, (lowest, highest).
+PREFLIGHT_RANGES = dict(dirty_rate_seconds=(0, 60), reserved_memory_mib=(0, MAX_MEMORY_MIB),
+                        bandwidth=(1, MAX_BANDWIDTH_MIB_S), vcpu_ratio=(0.01, 1000), port_timeout=(0.1, 60),
+                        concurrency=CONCURRENCY_RANGE)
 
 
 def _selected(domains, names, include_shutoff):
@@ -39,7 +47,7 @@ def _destinations(params):
         raise DroverError("destination_names must name each of the %d destinations" % len(params["destinations"]))
     dests = []
     for label, dest in zip(labels, params["destinations"]):
-        uri = destination_uri(dest, params["transport"])
+        uri = destination_uri(dest, params["transport"], allow_insecure=params.get("allow_insecure_transport"))
         dests.append({"name": label, "uri": uri, "address": parse_uri(uri)["host"]})
     if len({d["name"] for d in dests}) != len(dests):
         raise DroverError("destinations are listed twice: %s" % ", ".join(d["name"] for d in dests))
@@ -112,12 +120,7 @@ def run_preflight(module):
         parse_port_range(params["migration_ports"])
     except ValueError as exc:
         raise DroverError("migration_ports: %s" % exc)
-    for name, low, high in (("dirty_rate_seconds", 0, 60), ("reserved_memory_mib", 0, None), ("bandwidth", 1, None),
-                            ("vcpu_ratio", 0.01, None), ("port_timeout", 0.1, 60), ("concurrency", 1, 256)):
-        value = params[name]
-        if value < low or (high is not None and value > high):
-            raise DroverError("%s must be %s, got %r; nothing was checked" % (
-                name, "between %s and %s" % (low, high) if high is not None else "at least %s" % low, value))
+    check_ranges(params, PREFLIGHT_RANGES)
     dests = _destinations(params)
     src_conn = module.connect(params["uri"], "source")
     local = not parse_uri(params["uri"])["host"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
+from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError, quoted
 
 
 def finite_number(value):
@@ -94,3 +94,26 @@ def type_name(value):
     if isinstance(value, (int, float)):
         return "a number"
     return type(value).__name__
+
+
+def check_ranges(params, ranges, prefix=""):
+    """Raise DroverError naming the first option of `ranges` whose value in `params` is out of its range.
+
+    ranges: option name -> (lowest, highest), both included, or -> a dict of ranges for the
+    options of a sub-dict. An option that is None (not set) passes; NaN, infinity and a boolean
+    never do. Bounds keep absurd values (1e400 seconds) from reaching arithmetic that would fail
+    far from the option that caused it.
+    """
+    for name, bounds in ranges.items():
+        value = (params or {}).get(name)
+        if value is None:
+            continue
+        if isinstance(bounds, Mapping):
+            if isinstance(value, Mapping):
+                check_ranges(value, bounds, "%s%s." % (prefix, name))
+            continue
+        low, high = bounds
+        number = finite_number(value) if not isinstance(value, str) else None
+        if number is None or not low <= number <= high:
+            raise DroverError("%s%s must be from %s to %s, got %s; nothing was changed"
+                              % (prefix, name, low, high, quoted(value)))

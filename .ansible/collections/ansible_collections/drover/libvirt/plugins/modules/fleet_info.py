@@ -173,8 +173,9 @@ unreachable_hosts:
   sample: [{host: hv3, reason: "qemu+tcp://10.0.0.3/system did not answer within 30 s"}]
 """
 
-from ansible_collections.drover.libvirt.plugins.module_utils._argspec import LOCAL_FACTS_OPTIONS, TRANSPORT
-from ansible_collections.drover.libvirt.plugins.module_utils._fleet_read import read_fleet, read_remote, remote_hosts
+from ansible_collections.drover.libvirt.plugins.module_utils._argspec import (
+    DAY_S, LOCAL_FACTS_OPTIONS, LOCAL_FACTS_RANGES, MAX_MEMORY_MIB, TRANSPORT)
+from ansible_collections.drover.libvirt.plugins.module_utils._fleet_read import CONCURRENCY_RANGE, read_fleet, read_remote, remote_hosts
 from ansible_collections.drover.libvirt.plugins.module_utils._fleet_sample import sample_settings
 from ansible_collections.drover.libvirt.plugins.module_utils._host_facts import module_facts
 from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_module import LibvirtModule
@@ -199,6 +200,9 @@ def main():
             )),
             **LOCAL_FACTS_OPTIONS
         ),
+        ranges=dict(LOCAL_FACTS_RANGES, concurrency=CONCURRENCY_RANGE, timeout=(0.1, DAY_S),
+                    sample=dict(destinations=(1, 100000), margin=(1, 1000), reserved_memory_mib=(0, MAX_MEMORY_MIB),
+                                vcpu_ratio=(0.01, 1000))),
         supports_check_mode=True,
     )
 
@@ -206,7 +210,8 @@ def main():
         params = module.params
         conn = module.connect(params["uri"], "hypervisor")
         local_name = params["local_name"] or conn.getHostname()
-        hosts = remote_hosts(params["hosts"], params["host_names"], params["transport"], local_name)
+        hosts = remote_hosts(params["hosts"], params["host_names"], params["transport"], local_name,
+                             params["allow_insecure_transport"])
         names = set(params["domains"]) if params["domains"] is not None else None
         sample = sample_settings(params["sample"])
         result = read_fleet(module.libvirt, hosts, params["concurrency"], params["timeout"], local_name,

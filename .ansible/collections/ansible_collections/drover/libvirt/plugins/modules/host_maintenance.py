@@ -15,6 +15,8 @@ description:
     marked host as a destination; M(drover.libvirt.hypervisor_info) reports the mark.
   - The mark is a small JSON file in the host's libvirt state directory
     (C(/var/lib/libvirt/drover/maintenance.json)), so the module must run on the hypervisor itself.
+  - The file is written atomically with mode 0640 in a directory of mode 0700; a symbolic link at its path,
+    or a directory others can write to, is refused with a message naming it, never followed.
 author:
   - drover.libvirt maintainers (!UNKNOWN)
 attributes:
@@ -38,11 +40,11 @@ options:
     choices: [draining, maintenance]
     default: draining
   reason:
-    description: Why the host is marked; shown to whoever finds the mark.
+    description: Why the host is marked; shown to whoever finds the mark. At most 1024 characters, no control characters.
     type: str
     default: ""
   by:
-    description: Who or what set the mark (a run id, a ticket).
+    description: Who or what set the mark (a run id, a ticket). At most 1024 characters, no control characters.
     type: str
     default: ""
   finished:
@@ -93,7 +95,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.drover.libvirt.plugins.module_utils._argspec import MAINTENANCE_MARK
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
-from ansible_collections.drover.libvirt.plugins.module_utils._maintenance import LAST_PATH, clear_mark, next_mark, read_mark, write_mark
+from ansible_collections.drover.libvirt.plugins.module_utils._maintenance import (
+    LAST_PATH, check_mark_text, clear_mark, next_mark, read_mark, write_mark)
 
 
 def main():
@@ -108,6 +111,10 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
+    try:
+        check_mark_text(p["reason"], p["by"])
+    except DroverError as exc:
+        module.fail_json(msg=exc.msg)
     try:
         before = read_mark()
     except DroverError as exc:
@@ -129,6 +136,8 @@ def main():
                 clear_mark()
             else:
                 write_mark(after)
+        except DroverError as exc:
+            module.fail_json(msg=exc.msg)
         except OSError as exc:
             module.fail_json(msg="cannot write the maintenance mark: %s" % exc)
     module.exit_json(changed=changed, mark=after, previous=before, last=last,

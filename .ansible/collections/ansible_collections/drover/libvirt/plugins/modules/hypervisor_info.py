@@ -220,13 +220,13 @@ domains:
             persistent: true, memory_kib: 131072, vcpus: 1}]
 """
 
-from ansible_collections.drover.libvirt.plugins.module_utils._argspec import LOCAL_FACTS_OPTIONS
+from ansible_collections.drover.libvirt.plugins.module_utils._argspec import LOCAL_FACTS_OPTIONS, LOCAL_FACTS_RANGES
 from ansible_collections.drover.libvirt.plugins.module_utils._host_facts import module_facts
 from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_module import LibvirtModule
 
 
 def main():
-    module = LibvirtModule(argument_spec=dict(LOCAL_FACTS_OPTIONS), supports_check_mode=True)
+    module = LibvirtModule(argument_spec=dict(LOCAL_FACTS_OPTIONS), ranges=LOCAL_FACTS_RANGES, supports_check_mode=True)
     module.run(lambda: dict(module_facts(module), changed=False))
 
 

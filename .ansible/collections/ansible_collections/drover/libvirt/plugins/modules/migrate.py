@@ -270,7 +270,8 @@ metrics:
       sample: source_completed_event
 """
 
-from ansible_collections.drover.libvirt.plugins.module_utils._argspec import CLAIMS_ARGSPEC, CDROM, COPY_STORAGE, DOMAIN_NAME, MIGRATION_ARGSPEC
+from ansible_collections.drover.libvirt.plugins.module_utils._argspec import (
+    CLAIMS_ARGSPEC, CDROM, COPY_STORAGE, DOMAIN_NAME, MIGRATION_ARGSPEC, MOVE_RANGES)
 from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_module import LibvirtModule
 from ansible_collections.drover.libvirt.plugins.module_utils._live_migration import LiveMigration
 from ansible_collections.drover.libvirt.plugins.module_utils._migration_options import MigrationOptions
@@ -291,6 +292,7 @@ def main():
             copy_disks=dict(type="list", elements="str", default=[]),
             cdrom=CDROM,
         ),
+        ranges=MOVE_RANGES,
         supports_check_mode=True,
     )
 

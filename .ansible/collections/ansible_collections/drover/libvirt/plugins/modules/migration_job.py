@@ -120,7 +120,7 @@ action:
   sample: postcopy
 """
 
-from ansible_collections.drover.libvirt.plugins.module_utils._argspec import DOMAIN_NAME, TRANSPORT
+from ansible_collections.drover.libvirt.plugins.module_utils._argspec import DAY_S, DOMAIN_NAME, TRANSPORT
 from ansible_collections.drover.libvirt.plugins.module_utils._job_control import (
     apply_job_change,
     plan_job_change,
@@ -142,6 +142,7 @@ def main():
             migration_port=dict(type="int"),
         ),
         required_if=[("state", "recovered", ["dest"])],
+        ranges=dict(wait=(0, DAY_S), migration_port=(1, 65535)),
         supports_check_mode=True,
     )
 

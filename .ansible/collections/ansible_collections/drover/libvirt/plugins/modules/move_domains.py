@@ -198,7 +198,8 @@ peak:
   sample: {parallel: 2, per_destination: {hv2: 1, hv3: 1}}
 """
 
-from ansible_collections.drover.libvirt.plugins.module_utils._argspec import CLAIMS_ARGSPEC, MIGRATION_ARGSPEC
+from ansible_collections.drover.libvirt.plugins.module_utils._argspec import (
+    CLAIMS_ARGSPEC, DAY_S, MAX_PARALLEL, MIGRATION_ARGSPEC, MOVE_RANGES)
 from ansible_collections.drover.libvirt.plugins.module_utils._batch import BatchMover
 from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_module import LibvirtModule
 
@@ -218,6 +219,8 @@ def main():
             wait_for_capacity=dict(type="int", default=0),
             record_origin=dict(type="bool", default=False),
         ),
+        ranges=dict(MOVE_RANGES, max_parallel=(1, MAX_PARALLEL), max_per_destination=(1, MAX_PARALLEL),
+                    retries=(0, 100), shutdown_timeout=(0, DAY_S), wait_for_capacity=(0, DAY_S)),
         supports_check_mode=True,
     )
 

@@ -201,7 +201,7 @@ destinations:
 
 from ansible_collections.drover.libvirt.plugins.module_utils._argspec import CONVERGENCE, TRANSPORT
 from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_module import LibvirtModule
-from ansible_collections.drover.libvirt.plugins.module_utils._preflight_run import run_preflight
+from ansible_collections.drover.libvirt.plugins.module_utils._preflight_run import PREFLIGHT_RANGES, run_preflight
 
 
 def main():
@@ -224,6 +224,7 @@ def main():
             destination_facts=dict(type="dict"),
             concurrency=dict(type="int", default=16),
         ),
+        ranges=PREFLIGHT_RANGES,
         supports_check_mode=True,
     )
     module.run(lambda: run_preflight(module))

@@ -86,7 +86,7 @@ class _Module:
 
     def __init__(self, moves, **params):
         self.params = dict(uri="qemu:///system", moves=moves, source_name="hv1", max_parallel=2, max_per_destination=1,
-                           retries=1, shutdown_timeout=1, progress_file=None, transport="tcp", bandwidth=0,
+                           retries=1, shutdown_timeout=1, progress_file=None, transport="tls", bandwidth=0,
                            timeout=None, convergence="balanced", convergence_knobs={}, tls=False,
                            postcopy_recovery_wait=300, remove_source_volumes=False, poll_interval=0.5)
         self.params.update(params)
@@ -204,7 +204,7 @@ class _Host(_Conn):
 
 class _Fleet:
     def __init__(self, source, destination):
-        self.hosts = {"qemu:///system": source, "qemu+tcp://hv2/system": destination}
+        self.hosts = {"qemu:///system": source, "qemu+tls://hv2/system": destination}
 
     def connect(self, uri, role):
         return self.hosts[uri]
@@ -239,7 +239,7 @@ def test_a_definition_move_refuses_a_domain_started_since_the_plan():
     assert result["status"] == "failed" and result["location"] == "source"
     assert result["error"] == "domain vm1 is running now but was shut off when the move was planned; nothing was moved, " \
                               "plan again"
-    assert fleet.hosts["qemu+tcp://hv2/system"].doms == {}
+    assert fleet.hosts["qemu+tls://hv2/system"].doms == {}
 
 
 def test_warnings_of_a_live_move_are_in_its_result(monkeypatch):
@@ -276,6 +276,6 @@ def test_a_live_move_gets_the_batch_options_for_its_domain_and_destination(monke
     [result] = BatchMover(module, connections=_Fleet(_Host({}), _Host({}))).run(True)["results"]
     assert result["status"] == "planned" and result["warnings"] == []
     [opts] = seen
-    assert (opts.name, opts.dest_uri, opts.source_uri) == ("vm1", "qemu+tcp://hv2/system", "qemu:///system")
+    assert (opts.name, opts.dest_uri, opts.source_uri) == ("vm1", "qemu+tls://hv2/system", "qemu:///system")
     assert (opts.bandwidth, opts.timeout, opts.copy_storage, opts.cdrom) == (50, 90, "all", "keep")
     assert opts.persist and opts.undefine_source and opts.data_uri is None

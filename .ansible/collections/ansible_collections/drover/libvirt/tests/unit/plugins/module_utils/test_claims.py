@@ -196,6 +196,9 @@ class FakeDomain:
     def UUIDString(self):
         return self.u
 
+    def isActive(self):
+        return True
+
 
 class FakeConn:
     def __init__(self, daemon):
@@ -229,6 +232,13 @@ class FakeConn:
     def newStream(self, flags):
         return FakeStream()
 
+    def lookupByUUIDString(self, uuid):
+        with self.d.lock:
+            found = [FakeDomain(*d) for d in self.d.domains if d[0] == uuid]
+        if not found:
+            raise FakeError("no domain with UUID %s" % uuid)
+        return found[0]
+
 
 LIMITS = {"memory_headroom_pct": 0, "vcpu_ratio": 4, "reserved_memory_mib": 0}
 
@@ -243,6 +253,24 @@ def test_grant_then_release():
     out = _store(daemon).claim(claim, LIMITS)
     assert out["granted"] and list(daemon.volumes) == [claim.name]
     assert _store(daemon).release(claim) and daemon.volumes == {}
+
+
+def test_a_claim_an_earlier_run_could_not_release_goes_when_its_domain_has_arrived():
+    daemon = FakeDaemon(total_kib=4 * GIB, cpus=2)
+    left = new_claim("run-dead", U1, GIB, 1, now=1000)  # its run lost the destination mid-move
+    assert _store(daemon).claim(left, LIMITS)["granted"]
+    again = new_claim("run-b", U1, GIB, 1, now=1010)
+    assert _store(daemon, now=1010).claim(again, LIMITS)["granted"]
+    daemon.domains.append((U1, GIB, 1))  # the re-run's move landed
+    assert _store(daemon).release(again) and daemon.volumes == {}
+
+
+def test_release_before_arrival_leaves_other_runs_claims():
+    daemon = FakeDaemon(total_kib=4 * GIB, cpus=2)
+    other = new_claim("run-other", U1, GIB, 1, now=1000)
+    mine = new_claim("run-b", U1, GIB, 1, now=1000)
+    assert _store(daemon).claim(other, LIMITS)["granted"] and _store(daemon).claim(mine, LIMITS)["granted"]
+    assert _store(daemon).release(mine) and list(daemon.volumes) == [other.name]
 
 
 def test_second_run_is_refused_with_the_reason():
@@ -370,7 +398,8 @@ def test_the_mark_is_a_file_of_the_state_pool():
 
 def test_a_remote_reader_makes_the_state_pool_and_reads_mark_and_claims_through_it():
     daemon = FakeDaemon(total_kib=4 * GIB, cpus=2)
-    assert host_state(FakeConn(daemon), FakeLibvirt, local=False) == {"maintenance": None, "claims": []}
+    assert host_state(FakeConn(daemon), FakeLibvirt, local=False) == {"maintenance": None, "claims": [],
+                                                                      "last_maintenance": None}
     pool = ET.fromstring(daemon.pool_xml)
     assert (pool.findtext("name"), pool.findtext("target/path")) == ("drover-state", "/var/lib/libvirt/drover")
     claim = new_claim("run-a", U1, GIB, 1, now=1000)

@@ -30,7 +30,7 @@ class FakeLibvirt:
 
 def test_remote_hosts_build_uris_and_leave_out_this_hypervisor():
     hosts = fr.remote_hosts(["10.0.0.1", "10.0.0.2", "qemu+tls://hv3.example/system"], ["hv1", "hv2", "hv3"],
-                            "tcp", "hv1")
+                            "tcp", "hv1", allow_insecure=True)
     assert hosts == [{"name": "hv2", "uri": "qemu+tcp://10.0.0.2/system"},
                      {"name": "hv3", "uri": "qemu+tls://hv3.example/system"}]
     assert fr.remote_hosts(["hv2"], None, "ssh", "hv1") == [{"name": "hv2", "uri": "qemu+ssh://hv2/system"}]

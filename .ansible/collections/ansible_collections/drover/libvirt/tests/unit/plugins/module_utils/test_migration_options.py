@@ -11,7 +11,7 @@ from ansible_collections.drover.libvirt.plugins.module_utils._migration_options 
 
 
 def params(**changes):
-    p = dict(uri="qemu:///system", name="vm1", dest="hv2", transport="tcp", dest_user=None, migration_uri=None,
+    p = dict(uri="qemu:///system", name="vm1", dest="hv2", transport="tls", dest_user=None, migration_uri=None,
              persist=True, undefine_source=True, bandwidth=0, timeout=None, convergence="balanced",
              convergence_knobs={}, tls=False, postcopy_recovery_wait=300, copy_storage="none", copy_disks=[],
              cdrom="keep", remove_source_volumes=False, poll_interval=0.5)
@@ -32,9 +32,9 @@ def test_options_resolve_the_destination_and_the_knobs():
 
 @pytest.mark.parametrize("changes, message", [
     ({"name": "a/b"}, "not a valid libvirt domain name"),
-    ({"timeout": 0}, "timeout must be a positive number of seconds, got 0"),
-    ({"bandwidth": -1}, "bandwidth must be 0 (unlimited) or a positive MiB/s, got -1"),
-    ({"poll_interval": 0.01}, "poll_interval must be between 0.05 and 10 seconds, got 0.01"),
+    ({"timeout": 0}, "timeout must be from 1 to 604800, got 0"),
+    ({"bandwidth": -1}, "bandwidth must be from 0 to 1048576, got -1"),
+    ({"poll_interval": 0.01}, "poll_interval must be from 0.05 to 10, got 0.01"),
     ({"dest": "not a host"}, "neither a libvirt URI nor a valid host name"),
     ({"migration_uri": "udp://x"}, "must look like tcp://HOST[:PORT]"),
     ({"convergence": "fast"}, "convergence preset 'fast' is not one of"),

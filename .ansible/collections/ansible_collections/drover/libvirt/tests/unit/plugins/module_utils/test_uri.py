@@ -42,7 +42,7 @@ def test_parse_rejects_with_reason(uri, fragment):
 
 def test_destination_from_host_and_transport():
     assert destination_uri("hv2") == "qemu+ssh://hv2/system"
-    assert destination_uri("10.0.0.2", "tcp") == "qemu+tcp://10.0.0.2/system"
+    assert destination_uri("10.0.0.2", "tcp", allow_insecure=True) == "qemu+tcp://10.0.0.2/system"
     assert destination_uri("hv2", "ssh", "ops") == "qemu+ssh://ops@hv2/system"
     assert destination_uri("fd00::2", "tls") == "qemu+tls://[fd00::2]/system"
     assert destination_uri("qemu+tls://hv9/system") == "qemu+tls://hv9/system"
