@@ -41,14 +41,13 @@ def read_host(host):
     try:
         domains = {}
         for dom in conn.listAllDomains(0):
-            job = None
-            if dom.isActive():
-                try:
-                    job = dom.jobInfo()[0]
-                except libvirt.libvirtError:
-                    job = None
-            domains[dom.name()] = {"active": bool(dom.isActive()), "persistent": bool(dom.isPersistent()),
-                                   "state": dom.state()[0], "job": job}
+            try:
+                active = bool(dom.isActive())
+                job = dom.jobInfo()[0] if active else None
+                domains[dom.name()] = {"active": active, "persistent": bool(dom.isPersistent()),
+                                       "state": dom.state()[0], "job": job}
+            except libvirt.libvirtError:
+                continue  # gone since the listing (a migration finished); the next read sees where
         return {"domains": domains}
     finally:
         conn.close()
