@@ -56,7 +56,8 @@ class JobWatch:
             self.show(line_text(line))
         return read["at_end"]
 
-    def wait(self, jid, async_dir, progress_file):
+    def wait(self, jid, async_dir, progress_file, remove=True):
+        """The job's result once it ended; its status file goes, and its progress file if `remove`."""
         contact = self.clock()
         said = None  # when the host was last said to be unreachable
         while True:
@@ -79,15 +80,15 @@ class JobWatch:
             contact = self.clock()
             # A status that is not "still running" is the job's result, or why it has none.
             if status.get("finished") or status.get("failed"):
-                return self._finish(status, jid, async_dir, progress_file)
+                return self._finish(status, jid, async_dir, progress_file, remove)
 
-    def _finish(self, status, jid, async_dir, progress_file):
+    def _finish(self, status, jid, async_dir, progress_file, remove):
         result = {k: v for k, v in status.items() if k not in _JOB_KEYS}
         if result.get("msg") == "Timeout exceeded":
             result["msg"] = ("the move_domains job ran past its time limit (timeout) and was stopped; where its "
                              "domains are now is not known from here")
         try:
-            while not self._show_new_lines(progress_file, remove=True):
+            while not self._show_new_lines(progress_file, remove=remove):
                 pass
             self.execute(ASYNC_STATUS, {"jid": jid, "mode": "cleanup", "_async_dir": async_dir})
         except AnsibleConnectionFailure as exc:
@@ -127,7 +128,9 @@ class ActionModule(MoveDomainsAction):
 
     def _watch(self, result, moves, args, task_vars):
         host = moves["source_name"]
-        if not moves.get("progress_file"):
+        moves["progress_file"] = moves.get("progress_file") or args["progress_file"]
+        own_file = not moves["progress_file"]  # a file the user named stays theirs
+        if own_file:
             async_dir = self.get_shell_option("async_dir", default="~/.ansible_async")
             moves["progress_file"] = posixpath.join(async_dir, "drover-moves-%s.progress" % secrets.token_hex(6))
         # async_wrapper takes its time limit from the task, as for gather_facts' parallel modules.
@@ -151,6 +154,7 @@ class ActionModule(MoveDomainsAction):
         show("moving as job %s, every %d s a look; progress lines in %s"
              % (job["ansible_job_id"], args["interval"], moves["progress_file"]))
         watch = JobWatch(execute, show, args["interval"], args["reconnect_timeout"])
-        result.update(watch.wait(job["ansible_job_id"], posixpath.dirname(job["results_file"]), moves["progress_file"]))
+        result.update(watch.wait(job["ansible_job_id"], posixpath.dirname(job["results_file"]), moves["progress_file"],
+                                 remove=own_file))
         self._remove_tmp_path(self._connection._shell.tmpdir)
         return result

@@ -22,7 +22,7 @@ description:
     the migration sends (memory, and disks when they are copied). In pre-copy the ETA counts only what the rate
     gains on the rate the guest dirties its memory, and reads C(not converging) when it gains nothing.
   - The task returns the result of M(drover.libvirt.move_domains), exactly as that module returns it, and fails
-    when it fails. The job's status file and its progress file are removed at the end.
+    when it fails. The job's status file is removed at the end, and so is its progress file unless you named it.
   - No SSH session stays open while the domains move; each look is two short module runs. A host that cannot
     be reached is asked again at every look for O(reconnect_timeout) seconds (the job keeps running there);
     after that the task ends unreachable, as M(drover.libvirt.move_domains) does when its session breaks.
@@ -50,7 +50,8 @@ options:
     description:
       - The options of M(drover.libvirt.move_domains) for the job, for example C(moves), C(max_parallel), C(claims).
         Inventory host names among the destinations are resolved as that module resolves them.
-      - Its C(progress_file) defaults to a new file in the async directory on the host (C(~/.ansible_async)).
+      - Its C(progress_file) defaults to a new file in the async directory on the host (C(~/.ansible_async)),
+        removed at the end; a file named there is kept.
     type: dict
   interval:
     description:
@@ -72,7 +73,8 @@ options:
     default: 300
   progress_file:
     description:
-      - With O(move_domains), the file on the host the job writes its progress lines to (see O(move_domains)).
+      - With O(move_domains), the file on the host the job writes its progress lines to, unless O(move_domains) names
+        one; it is kept at the end. Without either, a new file in the async directory is used and removed.
       - Without O(move_domains), the file to read.
     type: path
   offset:

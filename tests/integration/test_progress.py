@@ -57,6 +57,7 @@ def test_a_long_move_prints_its_progress_and_the_report_is_the_same_as_without()
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
 
     progress, end = progress_of(proc.stdout, "hv1", "big1")
+    print("\n".join(progress + [end or "(no end line)"]))  # shown with pytest -s
     assert end is not None and ": migrated in " in end and "downtime" in end, proc.stdout[-4000:]
     assert len(progress) >= 2, "\n".join(progress) or proc.stdout[-4000:]
     assert re.search(r"ETA \d+ s|not converging", progress[0]), progress[0]

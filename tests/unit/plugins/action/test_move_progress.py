@@ -111,6 +111,13 @@ def test_a_host_unreachable_longer_than_reconnect_timeout_ends_the_task_unreacha
     assert len(reads) == 4  # one that answered, then 10, 20 and 30 s without an answer
 
 
+def test_a_progress_file_the_user_named_is_read_to_its_end_and_kept():
+    host = Host([[{"domain": "vm1", "destination": "hv2", "event": "start"}]])
+    watch(host, []).wait("j1", "/root/.ansible_async", "/var/tmp/drain.progress", remove=False)
+    reads = [args for module, args in host.calls if module == READER]
+    assert reads[-1]["progress_file"] == "/var/tmp/drain.progress" and not any(args["remove"] for args in reads)
+
+
 def test_a_job_stopped_at_its_time_limit_says_so():
     host = Host([[]], result={"failed": True, "msg": "Timeout exceeded", "child_pid": 42})
     result = watch(host, []).wait("j1", "/root/.ansible_async", "p")
@@ -170,6 +177,15 @@ def test_the_job_gets_a_progress_file_of_its_own_and_the_time_limit(monkeypatch)
     assert result["failed"] and result["msg"] == "could not create directory"
     assert started["wrap_async"] and started["limit"] == 7200 and action._task.async_val == 0
     assert started["args"]["progress_file"].startswith("~/.ansible_async/drover-moves-")
+
+
+@pytest.mark.parametrize("args", [{"progress_file": "/var/tmp/drain.progress", "move_domains": {"moves": []}},
+                                  {"move_domains": {"moves": [], "progress_file": "/var/tmp/drain.progress"}}])
+def test_a_progress_file_given_is_the_one_the_job_writes(args):
+    action = _action(dict(args, interval=5))
+    action._execute_module = mock.MagicMock(return_value={"failed": True, "msg": "no job"})
+    action.run(task_vars=VARS)
+    assert action._execute_module.call_args.kwargs["module_args"]["progress_file"] == "/var/tmp/drain.progress"
 
 
 def test_without_move_domains_it_reads_the_file_once():
