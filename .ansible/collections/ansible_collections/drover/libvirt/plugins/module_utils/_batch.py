@@ -14,7 +14,6 @@ Private to drover.libvirt; no compatibility promise.
 from __future__ import annotations
 
 import datetime
-import json
 import threading
 import time
 
@@ -27,6 +26,7 @@ from ansible_collections.drover.libvirt.plugins.module_utils._live_migration imp
 from ansible_collections.drover.libvirt.plugins.module_utils._migration_options import MigrationOptions, claim_settings
 from ansible_collections.drover.libvirt.plugins.module_utils._migration_rules import where_after_failure
 from ansible_collections.drover.libvirt.plugins.module_utils._origin import next_origin, read_origin, write_origin
+from ansible_collections.drover.libvirt.plugins.module_utils._progress import append_line, event_line
 from ansible_collections.drover.libvirt.plugins.module_utils._schedule import Slots, single_source_caps, start_now
 from ansible_collections.drover.libvirt.plugins.module_utils._uri import destination_uri
 
@@ -316,7 +316,10 @@ class BatchMover:
             self.module.params, claims=self.claims, name=task["name"], dest=uri, dest_user=None, migration_uri=None, persist=True,
             undefine_source=True, copy_storage="all" if task["copy_storage"] else "none", copy_disks=[],
             cdrom="keep"))
-        return LiveMigration(self.connections.connect, options, warnings.append, self.lv, self.module.libvirt_qemu)
+        # Progress lines of the migration, under the destination this attempt goes to.
+        target = {"destination": task["candidates"][0][0] if task["candidates"] else None}
+        return LiveMigration(self.connections.connect, options, warnings.append, self.lv, self.module.libvirt_qemu,
+                             on_progress=lambda fields: self._progress(task["name"], "progress", target, **fields))
 
     def _locate(self, name, uri):
         """Where the domain runs now, asked of both hosts (the error text is not trusted)."""
@@ -375,11 +378,11 @@ class BatchMover:
                        "finished_at": t.get("finished_at"), "no_room": bool(t.get("no_room"))} for t in tries],
         }
 
-    def _progress(self, name, event, attempt):
+    def _progress(self, name, event, attempt, **fields):
         path = self.module.params.get("progress_file")
         if not path:
             return
-        line = {"time": now_iso(), "domain": name, "event": event, "destination": attempt.get("destination"),
-                "error": attempt.get("error")}
-        with open(path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(line, sort_keys=True) + "\n")
+        try:
+            append_line(path, event_line(now_iso(), name, event, attempt, fields))
+        except OSError:
+            pass  # progress is for people watching; a full disk must not stop a move or its report

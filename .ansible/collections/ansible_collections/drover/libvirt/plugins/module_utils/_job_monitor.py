@@ -4,7 +4,8 @@
 """The job monitor: runs the blocking libvirt migration call and steers the job beside it.
 
 Host I/O (libvirt calls on the domain, a thread); what to do at each sample is the pure
-convergence policy's answer (_convergence.ConvergencePolicy).
+convergence policy's answer (_convergence.ConvergencePolicy). Every few seconds it also hands a
+progress line (_progress.progress_fields) to whoever asked for them.
 Private to drover.libvirt; no compatibility promise.
 """
 
@@ -16,6 +17,7 @@ import time
 from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_enums import (
     DOMAIN_PAUSED, PAUSED_POSTCOPY, PAUSED_POSTCOPY_FAILED)
 from ansible_collections.drover.libvirt.plugins.module_utils._migration_rules import summarize_stats
+from ansible_collections.drover.libvirt.plugins.module_utils._progress import PROGRESS_EVERY_S, progress_fields
 
 
 class JobMonitor:
@@ -23,12 +25,14 @@ class JobMonitor:
 
     The policy (see _convergence.ConvergencePolicy) answers each sample with actions; this class
     carries them out and records every decision. It returns only once the call has returned:
-    a job it started never outlives it.
+    a job it started never outlives it. With on_progress, every progress_every seconds it calls
+    on_progress(fields) with the job's phase, percent, rate, remaining bytes and ETA.
     """
 
     REABORT_INTERVAL = 5.0
 
-    def __init__(self, dom, libvirt, policy, poll_interval=0.5, clock=time.monotonic, postcopy_seen=None):
+    def __init__(self, dom, libvirt, policy, poll_interval=0.5, clock=time.monotonic, postcopy_seen=None,
+                 on_progress=None, progress_every=PROGRESS_EVERY_S):
         self.dom = dom
         self.postcopy_seen = postcopy_seen or (lambda: False)
         self.libvirt = libvirt
@@ -40,6 +44,9 @@ class JobMonitor:
         self.aborted = False
         self.paused_guest = False
         self.postcopy = False
+        self.on_progress = on_progress
+        self.progress_every = progress_every
+        self.reported = (0.0, None)  # (elapsed, sample) of the last progress line
 
     def _sample(self):
         try:
@@ -73,6 +80,26 @@ class JobMonitor:
         except self.libvirt.libvirtError as exc:
             return exc.get_error_message() or str(exc)
         return None
+
+    def _phase(self):
+        if self.postcopy:
+            return "postcopy"
+        try:
+            paused = self.paused_guest or self.dom.state()[0] == DOMAIN_PAUSED
+        except self.libvirt.libvirtError:
+            paused = self.paused_guest
+        return "paused" if paused else "precopy"
+
+    def _report_progress(self, elapsed):
+        at, previous = self.reported
+        # Nothing to say before the job counts what it has to send (it is still connecting).
+        if self.on_progress is None or not self.last_sample.get("data_total_bytes") or elapsed - at < self.progress_every:
+            return
+        self.reported = (elapsed, self.last_sample)
+        try:
+            self.on_progress(progress_fields(self.last_sample, previous, self._phase()))
+        except Exception:  # pylint: disable=broad-except
+            pass  # a progress line that cannot be written must not disturb the migration
 
     def _record(self, elapsed, action, value, reason, error):
         entry = {"t_s": round(elapsed, 3), "action": action, "reason": reason, "ok": error is None,
@@ -112,6 +139,7 @@ class JobMonitor:
                 self.postcopy = True
                 self.policy.confirm("postcopy", True)
                 self._record(elapsed, "observed_postcopy", None, "the migration entered post-copy", None)
+            self._report_progress(elapsed)
             if self.aborted:
                 if elapsed - last_abort >= self.REABORT_INTERVAL:
                     error = self._execute("abort", None)

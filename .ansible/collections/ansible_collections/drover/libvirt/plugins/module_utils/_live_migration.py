@@ -53,11 +53,13 @@ class LiveMigration:
 
     connect(uri, role) opens a libvirt connection (role names it in errors); warn(msg) records
     a warning for the caller to return; libvirt and libvirt_qemu are libvirt-python's modules
-    (libvirt_qemu only for the post-copy recovery of libvirt 11.3.0, may be None).
+    (libvirt_qemu only for the post-copy recovery of libvirt 11.3.0, may be None);
+    on_progress(fields), if given, gets the job monitor's progress lines.
     """
 
-    def __init__(self, connect, options, warn, libvirt, libvirt_qemu=None):
+    def __init__(self, connect, options, warn, libvirt, libvirt_qemu=None, on_progress=None):
         self.connect = connect
+        self.on_progress = on_progress
         self.options = options
         self.warn = warn
         self.lv = libvirt
@@ -168,7 +170,7 @@ class LiveMigration:
         data_host = urlsplit(self.data_uri).hostname if self.data_uri else parse_uri(self.dest_uri)["host"]
         completed = MigrationEvents(self.sconn, dom, self.lv, on_postcopy=lambda: find_data_port(self.name, data_host))
         monitor = JobMonitor(dom, self.lv, policy, self.options.poll_interval,
-                             postcopy_seen=completed.postcopy.is_set)
+                             postcopy_seen=completed.postcopy.is_set, on_progress=self.on_progress)
         self.storage = storage
         try:
             try:

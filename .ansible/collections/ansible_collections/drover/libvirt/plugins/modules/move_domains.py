@@ -93,7 +93,10 @@ options:
     type: int
     default: 0
   progress_file:
-    description: Append one JSON line per event (start, retry, done, failed) to this file on the hypervisor.
+    description:
+      - Append one JSON line per event (start, retry, done, failed) to this file on the hypervisor, and every
+        3 seconds one per running live migration with its progress (the RV(drover.libvirt.move_progress#module:lines)
+        that M(drover.libvirt.move_progress) reads and prints).
     type: path
 seealso:
   - module: drover.libvirt.migrate

@@ -212,7 +212,7 @@ class _Fleet:
 
 def test_a_move_libvirt_reports_done_but_that_left_no_definition_is_a_failure(monkeypatch):
     class Landed:
-        def __init__(self, connect, options, warn, libvirt, libvirt_qemu=None):
+        def __init__(self, connect, options, warn, libvirt, libvirt_qemu=None, on_progress=None):
             self.options = options
 
         def run(self, check_mode):
@@ -244,7 +244,7 @@ def test_a_definition_move_refuses_a_domain_started_since_the_plan():
 
 def test_warnings_of_a_live_move_are_in_its_result(monkeypatch):
     class LandedWithWarning:
-        def __init__(self, connect, options, warn, libvirt, libvirt_qemu=None):
+        def __init__(self, connect, options, warn, libvirt, libvirt_qemu=None, on_progress=None):
             self.options, self.warn = options, warn
 
         def run(self, check_mode):
@@ -265,7 +265,7 @@ def test_a_live_move_gets_the_batch_options_for_its_domain_and_destination(monke
     seen = []
 
     class Recorded:
-        def __init__(self, connect, options, warn, libvirt, libvirt_qemu=None):
+        def __init__(self, connect, options, warn, libvirt, libvirt_qemu=None, on_progress=None):
             seen.append(options)
 
         def run(self, check_mode):
