@@ -303,8 +303,8 @@ def setup():
 
 
 def print_table(faults):
-    head = "%-3s %-26s %-9s %-10s %-22s %4s %4s %9s %6s" % ("#", "fault", "phase", "operation", "outcome", "lost",
-                                                           "dup", "leftovers", "rerun")
+    head = "%-3s %-26s %-9s %-10s %-22s %4s %4s %9s %6s" % (
+        "#", "fault", "phase", "operation", "outcome", "lost", "dup", "leftovers", "rerun")
     print(head)
     print("-" * len(head))
     for i, f in enumerate(faults, 1):

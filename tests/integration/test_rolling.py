@@ -285,4 +285,3 @@ def test_the_maintenance_never_runs_while_a_domain_still_runs_on_the_host():
     assert daemon_pid("hv1") == libvirtd
     assert_runs_only_on("loc1", "hv1")
     assert_invariant()
-

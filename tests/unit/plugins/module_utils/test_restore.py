@@ -52,7 +52,8 @@ def test_outcome_counts_each_domain_and_an_unanswered_holder_fails_its_domains()
     from ansible_collections.drover.libvirt.plugins.module_utils._restore import restore_outcome
     loop = [{"item": {"holder": "hv2", "moves": [{"domain": "a", "destination": "hv1"}]},
              "results": [{"name": "a", "from": "hv2", "to": "hv1", "status": "migrated", "error": None, "downtime_ms": 40}]},
-            {"item": {"holder": "hv3", "moves": [{"domain": "b", "destination": "hv1"}, {"domain": "c", "destination": "hv1"}]}, "msg": "ssh: connection refused"}]
+            {"item": {"holder": "hv3", "moves": [{"domain": "b", "destination": "hv1"}, {"domain": "c", "destination": "hv1"}]},
+             "msg": "ssh: connection refused"}]
     out = restore_outcome(loop)
     assert (out["moved"], out["failed"]) == (1, 2)
     assert [r["home"] for r in out["results"]] == ["hv1", "hv1", "hv1"]
