@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Fault injection on the lab: real moves, real faults at random (seeded) points, an outside audit.
 
 For each fault: a move is started with the collection's own playbooks (one VM migrated, a host
@@ -9,8 +8,8 @@ collection (chaos/audit.py), and the same playbook is run again, which must comp
 and chaos/results.json say, per fault: kind, phase, outcome of the faulted run, VMs lost,
 duplicated, leftovers, and whether the re-run completed.
 
-    chaos/campaign.py --faults 54 --seed 7          # the full campaign (make chaos)
-    chaos/campaign.py --faults 3 --seed 7 --out /tmp/r.json   # a short one
+    python chaos/campaign.py --faults 54 --seed 7          # the full campaign (make chaos)
+    python chaos/campaign.py --faults 3 --seed 7 --out /tmp/r.json   # a short one
 Replay a campaign with the same seed; --only KIND[/OPERATION],... runs those faults only.
 """
 import argparse
@@ -314,7 +313,7 @@ def print_table(faults):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--faults", type=int, default=len(FAULTS) * 3)
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--only", help="these faults only, comma-separated KIND or KIND/OPERATION "

@@ -227,13 +227,13 @@ def test_a_killed_controller_is_resumed_by_running_the_same_playbook_again():
 
 def test_restore_brings_home_what_an_evacuation_moved_and_leaves_what_was_moved_by_hand():
     lab("guest", "vm4", "--host", "hv1", "--memory", "96", "--dirty-mb", "1", "--wait")
-    proc, _ = rolling({}, playbook="evacuate.yml", limit="hv1")
+    proc = rolling({}, playbook="evacuate.yml", limit="hv1")[0]
     assert proc.returncode == 0, proc.stdout[-3000:]
     # A marked home takes nothing back.
-    proc, _ = rolling({}, playbook="restore.yml", limit="hv1")
+    proc = rolling({}, playbook="restore.yml", limit="hv1")[0]
     assert proc.returncode == 0 and "hv1 is marked maintenance" in proc.stdout, proc.stdout[-3000:]
     assert_invariant()
-    proc, _ = rolling({}, playbook="return_to_service.yml", limit="hv1")
+    proc = rolling({}, playbook="return_to_service.yml", limit="hv1")[0]
     assert proc.returncode == 0
     # An operator moves vm4 by hand to the other host; the record still says where drover put it.
     holder = next(h for h in ("hv2", "hv3") if origin("vm4", h))
@@ -244,12 +244,12 @@ def test_restore_brings_home_what_an_evacuation_moved_and_leaves_what_was_moved_
                                               | libvirt.VIR_MIGRATE_PERSIST_DEST | libvirt.VIR_MIGRATE_UNDEFINE_SOURCE)
     finally:
         src.close()
-    proc, _ = rolling({}, playbook="restore.yml", limit="hv1")
+    proc = rolling({}, playbook="restore.yml", limit="hv1")[0]
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert "vm4 stays on %s: moved by hand since drover put it on %s" % (other, holder) in proc.stdout
     assert_runs_only_on("vm1", "hv1")
     assert_runs_only_on("vm4", other)
-    proc, _ = rolling({"restore_moved_by_hand": "true"}, playbook="restore.yml", limit="hv1")
+    proc = rolling({"restore_moved_by_hand": "true"}, playbook="restore.yml", limit="hv1")[0]
     assert proc.returncode == 0, proc.stdout[-3000:]
     for name, host in dict(GUESTS, vm4="hv1").items():
         assert_runs_only_on(name, host)
