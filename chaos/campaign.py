@@ -196,8 +196,9 @@ def inject(kind, run, source, dests, vms, rng):
             lab("up", "--guests", "0", check=False)
         return "libvirtd of %s killed%s" % (host, ", started again" if kind.endswith("restarted") else ""), None
     if kind == "dest_qemu_killed":
+        # The moving VMs live on the sources: a QEMU of theirs on a destination is an incoming one.
         for host in dests:
-            pid = incoming_qemu_pid(host, [n for n in vms if host not in where_now().get(n, [])])
+            pid = incoming_qemu_pid(host, vms)
             if pid:
                 os.kill(pid, signal.SIGKILL)
                 return "incoming QEMU on %s killed (pid %d)" % (host, pid), None
@@ -283,6 +284,7 @@ def scenario(kind, operation, phase, rng):
         run.close()
     return {
         "kind": kind, "phase": phase, "operation": operation, "injected": what, "reached_phase": reached,
+        "struck": reached and not what.startswith("no "),
         "outcome": "ok" if all(c == 0 for c in codes) else "failed (rc %s)" % ",".join(str(c) for c in codes),
         "lost": len(after["lost"]) + len(final["lost"]), "duplicated": len(after["duplicated"]) + len(final["duplicated"]),
         "split": after["split"] + final["split"], "unsettled_jobs": busy,
