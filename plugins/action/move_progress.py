@@ -29,6 +29,9 @@ _JOB_KEYS = ("ansible_job_id", "started", "finished", "results_file")
 _SAY_UNREACHABLE_EVERY_S = 30
 
 
+_FIRST_LOOK_S = 2
+
+
 class JobWatch:
     """Looks at a running move_domains job every `interval` seconds until it ends; returns its result.
 
@@ -36,8 +39,10 @@ class JobWatch:
     AnsibleConnectionFailure when the host cannot be reached; show(text) prints a line.
     """
 
-    def __init__(self, execute, show, interval, reconnect_timeout, sleep=time.sleep, clock=time.monotonic):
+    def __init__(self, execute, show, interval, reconnect_timeout, sleep=time.sleep, clock=time.monotonic,
+                 first_look=None):
         self.execute = execute
+        self.first_look = first_look
         self.show = show
         self.interval = interval
         self.reconnect_timeout = reconnect_timeout
@@ -60,8 +65,12 @@ class JobWatch:
         """The job's result once it ended; its status file goes, and its progress file if `remove`."""
         contact = self.clock()
         said = None  # when the host was last said to be unreachable
+        looks = 0
         while True:
-            self.sleep(self.interval)
+            # With first_look, the first looks come sooner (2, 4, 8 s ...): a short batch is not held for a
+            # whole interval.
+            self.sleep(min(self.interval, self.first_look * 2 ** looks) if self.first_look else self.interval)
+            looks += 1
             try:
                 self._show_new_lines(progress_file)
                 status = self.execute(ASYNC_STATUS, {"jid": jid, "_async_dir": async_dir})
@@ -153,7 +162,7 @@ class ActionModule(MoveDomainsAction):
 
         show("moving as job %s, every %d s a look; progress lines in %s"
              % (job["ansible_job_id"], args["interval"], moves["progress_file"]))
-        watch = JobWatch(execute, show, args["interval"], args["reconnect_timeout"])
+        watch = JobWatch(execute, show, args["interval"], args["reconnect_timeout"], first_look=_FIRST_LOOK_S)
         result.update(watch.wait(job["ansible_job_id"], posixpath.dirname(job["results_file"]), moves["progress_file"],
                                  remove=own_file))
         self._remove_tmp_path(self._connection._shell.tmpdir)

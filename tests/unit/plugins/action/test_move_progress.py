@@ -208,3 +208,11 @@ def test_bad_options_are_refused_before_anything_runs(args, message):
         action.run(task_vars=VARS)
     assert message in str(err.value)
     action._execute_module.assert_not_called()
+
+
+def test_with_a_first_look_the_looks_come_sooner_then_every_interval():
+    slept = []
+    host = Host(script=[[], [], [], [], []])
+    JobWatch(host.execute, [].append, 10, 60, sleep=slept.append, clock=Clock(), first_look=2).wait(
+        "j1", "/root/.ansible_async", "p")
+    assert slept[:5] == [2, 4, 8, 10, 10]
