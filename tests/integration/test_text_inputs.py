@@ -9,9 +9,10 @@ import os
 import subprocess
 import tempfile
 
+import libvirt
 import pytest
 
-from labfixture import ROOT, assert_runs_only_on, fleet_snapshot, maintenance_mark
+from labfixture import ROOT, assert_runs_only_on, fleet_snapshot, maintenance_mark, uri
 
 PROBE = os.path.join(ROOT, "lab", "alive")
 
@@ -94,7 +95,9 @@ def test_evacuate_with_every_variable_as_text():
                 # "false" as text is true in Jinja: the host staying unmarked proves it was read as false.
                 "evacuate_mark": "false", "evacuate_mark_reason": "text survey", "evacuate_verify": "true",
                 "evacuate_verify_probe_command": PROBE, "evacuate_run_id": "text-run-1", "evacuate_owner": "survey-user",
-                "evacuate_claim_ttl": "300", "evacuate_wait_for_capacity": "0", "evacuate_report_dir": reports}
+                "evacuate_claim_ttl": "300", "evacuate_wait_for_capacity": "0", "evacuate_report_dir": reports,
+                # "false" again: vm2 arriving without an origin record proves it.
+                "evacuate_record_origin": "false", "evacuate_mark_by": "ticket-7", "evacuate_progress_interval": "3"}
         assert set(text) == spec_names("evacuate")
         proc = run_text("playbooks/evacuate.yml", text, limit="hv1")
         assert proc.returncode == 0, proc.stdout[-3000:]
@@ -108,3 +111,10 @@ def test_evacuate_with_every_variable_as_text():
     assert len(report["plan"]["hosts_not_read"]) == 1
     assert_runs_only_on("vm2", moved["vm2"]["to"])
     assert maintenance_mark("hv1") is None
+    assert "hv1: vm2 -> " in proc.stdout  # the move's progress lines
+    conn = libvirt.open(uri(moved["vm2"]["to"]))
+    try:
+        with pytest.raises(libvirt.libvirtError):
+            conn.lookupByName("vm2").metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, "urn:drover-libvirt:origin:1", 0)
+    finally:
+        conn.close()
