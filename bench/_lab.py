@@ -33,7 +33,7 @@ sys.path.insert(0, os.path.join(ROOT, "lab"))
 import libvirt  # noqa: E402  pylint: disable=wrong-import-position
 
 from drover_lab.config import HOST_NS_PREFIX, host_dir, host_ip, present_hosts  # noqa: E402  pylint: disable=wrong-import-position
-from drover_lab.heartbeat import read_heartbeat  # noqa: E402  pylint: disable=wrong-import-position
+from drover_lab.heartbeat import PREFIX, read_heartbeat, serial_log  # noqa: E402  pylint: disable=wrong-import-position
 from drover_lab.virt import connect, tcp_uri  # noqa: E402  pylint: disable=wrong-import-position
 
 # The cap on every host's outbound link, in tc's words and in bits per second.
@@ -128,6 +128,37 @@ def dirty_rate(name, dirty_mb, host=1, seconds=10):
     time.sleep(seconds)
     last, ended = read_heartbeat(host_dir(host), name), time.monotonic()
     return round(dirty_mb * (last["seq"] - first["seq"]) / (ended - started), 1)
+
+
+def heartbeat(name):
+    """The guest's last heartbeat {seq, boot_id} on the host it runs on (None if it runs nowhere)."""
+    hosts = running_on(name)
+    return read_heartbeat(host_dir(hosts[0]), name) if hosts else None
+
+
+def turns(name, since):
+    """Seconds of guest time each turn of its loop took from heartbeat `since` on: {longest_s, median_s}.
+
+    Read from every host's serial log of NAME (its boot only). A guest that auto-converge throttles
+    takes longer turns; the time it is paused does not count (its clock stops too).
+    """
+    uptimes = {}
+    for n in present_hosts():
+        try:
+            with open(serial_log(host_dir(n), name), "rb") as f:
+                lines = f.read().decode("utf-8", "replace").split("\n")[:-1]
+        except OSError:
+            continue
+        for line in lines:
+            if line.startswith(PREFIX) and since["boot_id"] in line:
+                fields = dict(p.split("=", 1) for p in line.split()[1:] if "=" in p)
+                if fields.get("seq", "").isdigit() and int(fields["seq"]) >= since["seq"]:
+                    uptimes[int(fields["seq"])] = float(fields["uptime"])
+    ordered = [uptimes[seq] for seq in sorted(uptimes)]
+    steps = [b - a for a, b in zip(ordered, ordered[1:])]
+    if not steps:
+        return {"longest_s": None, "median_s": None}
+    return {"longest_s": round(max(steps), 1), "median_s": round(statistics.median(steps), 1)}
 
 
 def running_on(name):

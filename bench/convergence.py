@@ -17,8 +17,9 @@ Per method: completed or not, the time from the destination's prepare step to th
 every 25 ms through each host's libvirt socket, the same for every method), the longest pause
 the guest saw (the time it ran on no host), libvirt's downtime figure, the dirty rate and
 bandwidth libvirt reported (its dirty rate cannot exceed the bandwidth: it is what one round found
-dirty over that round's length), the highest auto-converge throttle, and that the guest still
-runs with the same boot afterwards.
+dirty over that round's length), the highest auto-converge throttle, the longest turn of the
+guest's loop in its own time (a throttled guest crawls without being paused: its normal turn is
+a second and a little), and that the guest still runs with the same boot afterwards.
 
 Prints a table and writes "convergence" in bench/results.json (other keys kept). Judges nothing.
 Run as root from the checkout: .venv/bin/python bench/convergence.py [--quick]
@@ -74,15 +75,18 @@ def measure(method, timeout_s):
     if _lab.running_on(GUEST) != [1]:
         _lab.bring_home([GUEST])
     time.sleep(3)  # the guest back to its own pace after the move home
+    before = _lab.heartbeat(GUEST)
     watch = _lab.GuestWatch(GUEST, source=1)
     watch.start()
     started = time.monotonic()
     entry = virsh_run(timeout_s) if method == "virsh" else drover_run(method)
     tool_s = round(time.monotonic() - started, 1)
     seen = watch.stop()
+    time.sleep(3)  # a heartbeat or two after the move, to close the last turn
+    turn = _lab.turns(GUEST, before)
     entry.update(method=method if method == "virsh" else "drover " + method, time_s=seen["time_s"], tool_s=tool_s,
                  pause_ms=max(seen["pauses_ms"] or [0]), pauses=len(seen["pauses_ms"]), dirty_mib_s=seen["dirty_mib_s"],
-                 throttle_pct_max=seen["throttle_pct_max"],
+                 throttle_pct_max=seen["throttle_pct_max"], longest_turn_s=turn["longest_s"], median_turn_s=turn["median_s"],
                  bandwidth_mib_s=seen["bandwidth_mib_s"], alive=_lab.alive(GUEST), where="hv%s" % _lab.running_on(GUEST))
     print("%-26s %-9s %7s s  pause %6s ms  %s" % (
         entry["method"], "completed" if entry["completed"] else "NOT DONE", entry["time_s"], entry["pause_ms"], entry["how"]),
@@ -113,16 +117,19 @@ def main():
           "(%.1f MiB/s); virsh --timeout %d s" % (_lab.GUEST_MEMORY_MIB, DIRTY_MB, dirty, _lab.LINK_BPS // 1000000,
                                                   _lab.LINK_BPS / 8.0 / 1048576, timeout_s))
     print(_lab.table(["method", "completed", "time s", "longest pause ms", "libvirt downtime ms", "post-copy",
-                      "dirty MiB/s", "link MiB/s", "throttle %", "alive", "what happened"],
+                      "dirty MiB/s", "link MiB/s", "throttle %", "longest turn s", "alive", "what happened"],
                      [[e["method"], e["completed"], e["time_s"], e["pause_ms"], e["downtime_ms"], e["postcopy"],
-                       e["dirty_mib_s"], e["bandwidth_mib_s"], e["throttle_pct_max"], e["alive"], e["how"]] for e in entries]))
+                       e["dirty_mib_s"], e["bandwidth_mib_s"], e["throttle_pct_max"], e["longest_turn_s"], e["alive"],
+                       e["how"]] for e in entries]))
     _lab.write_section("convergence", entries)
     _lab.write_section("convergence_setup", {
         "guest_memory_mib": _lab.GUEST_MEMORY_MIB, "guest_dirty_mib_per_turn": DIRTY_MB,
         "guest_dirty_mib_s_measured": dirty, "link_rate_mbit": _lab.LINK_BPS // 1000000,
         "virsh_timeout_s": timeout_s, "conditions": _lab.conditions(),
         "time_s": "from the destination's prepare step to the end of the migration (sampled every 25 ms)",
-        "pause_ms": "longest time the guest ran on no host (sampled every 25 ms)"})
+        "pause_ms": "longest time the guest ran on no host (sampled every 25 ms)",
+        "longest_turn_s": "longest turn of the guest's loop (sleep 1 s, rewrite its working set) in its own time, "
+                          "from its heartbeats: how much a throttle slowed it"})
 
 
 if __name__ == "__main__":

@@ -159,9 +159,9 @@ def figures_md(results):
            setup.get("virsh_timeout_s")),
         "",
         md_table(["method", "completed", "time (s)", "longest pause (ms)", "libvirt downtime (ms)", "post-copy",
-                  "max throttle %", "what happened"],
+                  "max throttle %", "longest turn of the guest (s)", "what happened"],
                  [[e["method"], "yes" if e["completed"] else "**no**", e["time_s"], e["pause_ms"], e["downtime_ms"],
-                   "yes" if e["postcopy"] else "no", e["throttle_pct_max"], e["how"]] for e in conv]),
+                   "yes" if e["postcopy"] else "no", e["throttle_pct_max"], e.get("longest_turn_s"), e["how"]] for e in conv]),
         "",
         "**Downtime** over %d migrations hv1 <-> hv2 (`drover.libvirt.migrate`, preset %s, guest rewriting %s MiB/s):"
         % (dt["migrations"], dt["preset"], dt["guest_dirty_mib_s_measured"]),
