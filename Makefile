@@ -10,14 +10,17 @@ COLLECTION := build/ansible_collections/drover/libvirt
 SANITY_ROOT := /tmp/drover.libvirt-sanity-$(shell echo '$(CURDIR)' | md5sum | cut -c1-8)
 SANITY_TREE := $(SANITY_ROOT)/ansible_collections/drover/libvirt
 
-.PHONY: help deps tools venv collection lab lab-down demo test unit sanity lint docs integration molecule molecule-ci clean bench chaos
+.PHONY: help deps tools venv collection lab lab-down demo test unit sanity lint docs integration molecule molecule-ci clean bench chaos bench-scale
 
 help:
 	@echo "make demo         install, bring up the lab, evacuate hv1 (4 guests) live, show the report"
 	@echo "make test         install, then unit, sanity, lint, integration (lab) and Molecule"
 	@echo "make lab          bring up the lab (3 hypervisors, 4 guests on hv1)"
 	@echo "make lab-down     remove everything the lab created"
-	@echo "make bench        measure on the lab: evacuation time against fleet size (3, 12, 30 hosts); the planner"
+	@echo "make bench        measure on a fresh lab, links capped at 100 Mbit/s: evacuation against a naive virsh loop,"
+	@echo "                 overhead, convergence presets, downtime (about 25 min; BENCH_QUICK=1 for a short run);"
+	@echo "                 writes bench/results.json, bench/results.png and docs/performance.md"
+	@echo "make bench-scale  measure evacuation time against fleet size (3, 12, 30 hosts); the planner"
 	@echo "make chaos        inject 54 faults into real moves on the lab, audit every host after each, re-run (chaos/results.json)"
 	@echo "make unit|sanity|lint|docs|integration|molecule   one stage of make test"
 	@echo "                 (unit, sanity, lint and docs need neither root nor the lab)"
@@ -106,8 +109,17 @@ molecule: venv collection
 molecule-ci: venv collection
 	cd extensions && molecule test -s evacuate && molecule test -s migrate
 
-# Long measurements, outside make test; results in bench/results.json.
+# Long measurements, outside make test; results in bench/results.json. bench replaces a running lab
+# with a fresh one (3 hosts, no guests: each benchmark brings its own) and takes it down at the end.
+BENCH_ARGS := $(if $(BENCH_QUICK),--quick,)
 bench: venv collection
+	lab/lab down
+	lab/lab up --guests 0
+	python bench/evacuation.py $(BENCH_ARGS) && python bench/convergence.py $(BENCH_ARGS) \
+		&& python bench/downtime.py $(BENCH_ARGS); rc=$$?; lab/lab down; exit $$rc
+	python bench/report.py
+
+bench-scale: venv collection
 	python bench/scale.py
 	python bench/planner_scale.py
 
