@@ -273,7 +273,10 @@ class BatchMover:
         """Before a domain leaves, record on it the home it leaves (record_origin); the record before."""
         if not self.module.params.get("record_origin") or task["method"] == "shutdown":
             return _UNTOUCHED
-        dom = self.sconn.lookupByName(task["name"])
+        try:
+            dom = self.sconn.lookupByName(task["name"])
+        except self.lv.libvirtError:
+            return _UNTOUCHED  # not here (moved already, or never was): the move itself says what that means
         before = read_origin(dom, self.lv)
         after = next_origin(before, self.source, dest_name, (self.claims or {}).get("run_id"), now_iso())
         if after != before:

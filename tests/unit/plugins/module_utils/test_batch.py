@@ -279,3 +279,81 @@ def test_a_live_move_gets_the_batch_options_for_its_domain_and_destination(monke
     assert (opts.name, opts.dest_uri, opts.source_uri) == ("vm1", "qemu+tls://hv2/system", "qemu:///system")
     assert (opts.bandwidth, opts.timeout, opts.copy_storage, opts.cdrom) == (50, 90, "all", "keep")
     assert opts.persist and opts.undefine_source and opts.data_uri is None
+
+
+class _MetaLibvirt:
+    VIR_DOMAIN_METADATA_ELEMENT = 2
+    VIR_ERR_NO_DOMAIN_METADATA = 80
+    VIR_DOMAIN_AFFECT_LIVE = 1
+    VIR_DOMAIN_AFFECT_CONFIG = 2
+
+    class libvirtError(Exception):  # noqa: N801  (the name libvirt-python uses)
+        def __init__(self, msg, code=1):
+            super().__init__(msg)
+            self.code = code
+
+        def get_error_code(self):
+            return self.code
+
+        def get_error_message(self):
+            return str(self)
+
+
+class _MetaDomain:
+    def __init__(self, xml=None):
+        self.xml, self.writes = xml, []
+
+    def name(self):
+        return "vm1"
+
+    def isActive(self):  # noqa: N802
+        return True
+
+    def isPersistent(self):  # noqa: N802
+        return True
+
+    def metadata(self, kind, uri, flags):
+        if self.xml is None:
+            raise _MetaLibvirt.libvirtError("no metadata", _MetaLibvirt.VIR_ERR_NO_DOMAIN_METADATA)
+        return self.xml
+
+    def setMetadata(self, kind, xml, key, uri, flags):  # noqa: N802
+        self.writes.append(flags)
+        self.xml = xml
+
+
+class _MetaConn:
+    def __init__(self, domains):
+        self.domains = domains
+
+    def lookupByName(self, name):  # noqa: N802
+        if name not in self.domains:
+            raise _MetaLibvirt.libvirtError("Domain not found", 42)
+        return self.domains[name]
+
+
+def _origin_mover(domains):
+    module = _Module([{"domain": "vm1", "destination": "hv2"}], record_origin=True)
+    module.libvirt = _MetaLibvirt
+    mover = BatchMover(module, connections=_Connections())
+    mover.sconn, mover.source = _MetaConn(domains), "hv1"
+    return mover
+
+
+def test_the_origin_is_written_before_leaving_and_put_back_when_the_domain_stays():
+    dom = _MetaDomain()
+    mover = _origin_mover({"vm1": dom})
+    before = mover._record_origin(mover.tasks[0], "hv2")
+    assert before is None and 'host="hv1"' in dom.xml and 'to="hv2"' in dom.xml
+    assert dom.writes == [_MetaLibvirt.VIR_DOMAIN_AFFECT_LIVE | _MetaLibvirt.VIR_DOMAIN_AFFECT_CONFIG]
+    attempt = {"warnings": []}
+    mover._restore_origin("vm1", before, attempt)
+    assert dom.xml is None and attempt["warnings"] == []
+
+
+def test_a_domain_no_longer_on_the_source_is_left_to_the_move_itself():
+    mover = _origin_mover({})
+    before = mover._record_origin(mover.tasks[0], "hv2")
+    attempt = {"warnings": []}
+    mover._restore_origin("vm1", before, attempt)  # nothing was written, nothing is put back
+    assert attempt["warnings"] == []
