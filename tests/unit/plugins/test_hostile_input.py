@@ -280,6 +280,13 @@ ROLE_CASES = [
     ("preflight", "preflight_facts_timeout", "0", "preflight_facts_timeout must be from 1 to 86400, got 0"),
     ("verify", "verify_concurrency", "0", "verify_concurrency must be from 1 to 256, got 0"),
     ("verify", "verify_timeout", "1e9", "verify_timeout must be from 1 to 86400, got 1000000000"),
+    ("rolling", "rolling_batch_size", "0", "rolling_batch_size must be from 1 to 1000, got 0"),
+    ("rolling", "rolling_resume_hours", "-1", "rolling_resume_hours must be from 0 to 8760, got -1.0"),
+    ("rolling", "rolling_resume", "sometimes", "rolling_resume: cannot read 'sometimes' as true or false"),
+    ("restore", "restore_max_parallel", "nan", "restore_max_parallel: cannot read 'nan' as a whole number"),
+    ("restore", "restore_claim_ttl", "5", "restore_claim_ttl must be from 60 to 604800, got 5"),
+    ("restore", "restore_transport", "rsh", "restore_transport: 'rsh' is not one of ssh, tcp, tls"),
+    ("restore", "restore_moved_by_hand", "perhaps", "restore_moved_by_hand: cannot read 'perhaps' as true or false"),
 ]
 
 
@@ -292,10 +299,34 @@ def test_a_role_variable_that_is_wrong_is_refused_naming_it(role, name, value, m
 
 
 def test_every_number_of_a_role_has_a_range():
-    for role in ("evacuate", "preflight", "verify"):
+    for role in ("evacuate", "preflight", "verify", "rolling", "restore"):
         spec, ranges = _role(role)
         numbers = {name for name, option in spec.items() if option.get("type") in ("int", "float")}
         assert numbers == set(ranges), role
+
+
+# Every variable of the roles added for rolling maintenance, as an AWX text survey or -e key=value sends it.
+TEXT = {
+    "restore": {"restore_group": "hypervisors", "restore_hosts": "hv1,hv2", "restore_moved_by_hand": "true",
+                "restore_max_parallel": "3", "restore_max_per_destination": "2", "restore_transport": "tls",
+                "restore_allow_insecure_transport": "false", "restore_convergence": "postcopy",
+                "restore_wait_for_capacity": "30", "restore_memory_headroom_pct": "5", "restore_reserved_memory_mib": "512",
+                "restore_vcpu_ratio": "2.5", "restore_claim_ttl": "300", "restore_run_id": "back-1",
+                "restore_fail_on_failed_moves": "false"},
+    "rolling": {"rolling_resume": "false", "rolling_resume_hours": "12.5", "rolling_run_id": "night-1"},
+}
+
+
+@pytest.mark.parametrize("role", sorted(TEXT))
+def test_role_variables_given_as_text_are_typed(role):
+    spec, ranges = _role(role)
+    typed = role_inputs(TEXT[role], spec, "%s_" % role, ranges)
+    if role == "restore":
+        assert set(TEXT[role]) == set(spec)
+        assert typed["hosts"] == ["hv1", "hv2"] and typed["moved_by_hand"] is True and typed["max_parallel"] == 3
+        assert typed["vcpu_ratio"] == 2.5 and typed["fail_on_failed_moves"] is False
+    else:
+        assert typed["resume"] is False and typed["resume_hours"] == 12.5 and typed["run_id"] == "night-1"
 
 
 @pytest.mark.parametrize("name, value, message", [
