@@ -13,6 +13,7 @@ Pure logic; private to drover.libvirt; no compatibility promise.
 from __future__ import annotations
 
 import datetime
+import re
 import xml.etree.ElementTree as ET
 
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
@@ -125,6 +126,8 @@ def decide(records, now, end, expected_s, max_fail_pct):
 
 
 CAMPAIGN_PREFIX = "rolling/"
+# A campaign name read from a host becomes part of run ids and report paths: only names this role makes.
+_CAMPAIGN_NAME = re.compile(r"^[A-Za-z0-9-]{1,30}$")
 
 
 def _host_state(fleet, host):
@@ -135,8 +138,15 @@ def _host_state(fleet, host):
 def _finished_by(fleet, host):
     """The campaign that finished this host's last maintenance, if it is not marked again since."""
     mark, last = _host_state(fleet, host)
-    by = (last or {}).get("by") or ""
-    return by[len(CAMPAIGN_PREFIX):] if not mark and by.startswith(CAMPAIGN_PREFIX) else None
+    name = _campaign_of(last)
+    return name if not mark else None
+
+
+def _campaign_of(record):
+    """The campaign named in a mark or record's `by`, or None (not a rolling campaign's, or not a valid name)."""
+    by = (record or {}).get("by") or ""
+    name = by[len(CAMPAIGN_PREFIX):] if by.startswith(CAMPAIGN_PREFIX) else ""
+    return name if _CAMPAIGN_NAME.match(name) else None
 
 
 def campaign(fleet, hosts, given, resume, now, resume_hours, new_id):
@@ -155,10 +165,12 @@ def campaign(fleet, hosts, given, resume, now, resume_hours, new_id):
         for host in hosts:
             mark, last = _host_state(fleet, host)
             for record, key in ((mark, "since"), (last, "ended")):
-                by = (record or {}).get("by") or ""
-                when = aware((record or {}).get(key))
-                if by.startswith(CAMPAIGN_PREFIX) and when and when >= horizon:
-                    name = by[len(CAMPAIGN_PREFIX):]
+                name = _campaign_of(record)
+                try:
+                    when = aware((record or {}).get(key))
+                except (TypeError, ValueError):
+                    when = None  # a time that cannot be read does not make a campaign recent
+                if name and when and when >= horizon:
                     seen[name] = max(seen.get(name, when), when)
         unfinished = [name for name in seen if any(_finished_by(fleet, h) != name for h in hosts)]
         if unfinished:

@@ -153,3 +153,10 @@ def test_a_host_marked_again_is_not_finished_and_a_given_name_wins():
                         last={"state": "maintenance", "by": "rolling/r1", "ended": "2026-11-30T11:00:00+00:00"})}
     assert rolling.campaign(fleet, ["hv1"], "", True, NOW, 24, "r2")["done"] == {}
     assert rolling.campaign(fleet, ["hv1"], "mine", True, NOW, 24, "r2")["campaign"] == "mine"
+
+
+def test_only_campaign_names_the_role_makes_are_taken_from_the_hosts():
+    fleet = {"hv1": _hv(mark={"state": "maintenance", "by": "rolling/../../etc", "since": "2026-11-30T11:10:00+00:00"}),
+             "hv2": _hv(last={"state": "maintenance", "by": "rolling/ok-1", "ended": "yesterday"})}
+    out = rolling.campaign(fleet, ["hv1", "hv2"], "", True, NOW, 24, "r2")
+    assert out["campaign"] == "r2" and out["done"] == {}
