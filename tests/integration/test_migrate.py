@@ -142,7 +142,7 @@ BAD_INPUTS = [
     ("name with semicolon", dict(name="vm1;virsh destroy vm1", dest="hv2"), "was not found"),
     ("unicode name", dict(name="vm\u00e9\u4e2d", dest="hv2"), "was not found"),
     ("slash in name", dict(name="../vm1", dest="hv2"), "is not a valid libvirt domain name"),
-    ("zero timeout", dict(name="vm1", dest="hv2", timeout=0), "timeout must be a positive"),
+    ("zero timeout", dict(name="vm1", dest="hv2", timeout=0), "timeout must be from 1 to 604800, got 0; nothing was changed"),
 ]
 
 
