@@ -33,7 +33,11 @@ def _alive(pid):
 
 
 def read_host(host):
-    """{domains: {name: {active, persistent, job}}, disks: set of paths in use} or None when libvirtd is down."""
+    """{domains: {name: {active, persistent, state, job}}} or None when the host cannot be read whole.
+
+    A domain that vanishes between the listing and its reading has left (a migration finished); any
+    other error leaves the host unread rather than missing a domain that may well be there.
+    """
     try:
         conn = libvirt.open(uri(host))
     except libvirt.libvirtError:
@@ -43,14 +47,32 @@ def read_host(host):
         for dom in conn.listAllDomains(0):
             try:
                 active = bool(dom.isActive())
-                job = dom.jobInfo()[0] if active else None
                 domains[dom.name()] = {"active": active, "persistent": bool(dom.isPersistent()),
-                                       "state": dom.state()[0], "job": job}
-            except libvirt.libvirtError:
-                continue  # gone since the listing (a migration finished); the next read sees where
+                                       "state": dom.state()[0], "job": None}
+            except libvirt.libvirtError as err:
+                if err.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+                    continue
+                return None
+            if active:
+                try:
+                    domains[dom.name()]["job"] = dom.jobInfo()[0]
+                except libvirt.libvirtError:
+                    domains[dom.name()]["job"] = "unknown"  # a job holds the domain (a daemon reconnecting)
         return {"domains": domains}
+    except libvirt.libvirtError:
+        return None
     finally:
         conn.close()
+
+
+def read_fleet(wait=90):
+    """Every host's read; a host that cannot be read (its daemon starting) is read again for up to `wait` s."""
+    deadline = time.time() + wait
+    facts = {h: read_host(h) for h in HOSTS}
+    while any(f is None for f in facts.values()) and time.time() < deadline:
+        time.sleep(2)
+        facts.update({h: read_host(h) for h, f in facts.items() if f is None})
+    return facts
 
 
 def settle(timeout=180):
@@ -100,19 +122,24 @@ def _state_files(host, now):
     return found
 
 
-def audit(vms):
-    """{lost, duplicated, split, unread, leftovers, where} for the VMs named in `vms`."""
-    facts = {h: read_host(h) for h in HOSTS}
+def audit(vms, wait=90):
+    """{lost, unaccounted, duplicated, split, unread, leftovers, where} for the VMs named in `vms`.
+
+    A VM counts as lost only when every host was read: one that cannot be read is listed in `unread`
+    and its VMs are neither lost nor found.
+    """
+    facts = read_fleet(wait)
     where = {}
     for host, f in facts.items():
         for name, d in (f or {"domains": {}})["domains"].items():
             where.setdefault(name, []).append((host, d["active"], d["persistent"]))
-    lost, duplicated, split = [], [], []
+    unread = [h for h in HOSTS if facts[h] is None]
+    lost, unaccounted, duplicated, split = [], [], [], []
     for name in vms:
         active = [h for h, a, _p in where.get(name, []) if a]
         persistent = [h for h, _a, p in where.get(name, []) if p]
         if not active and not persistent:
-            lost.append(name)
+            (unaccounted if unread else lost).append(name)
         elif len(active) > 1 or len(persistent) > 1:
             duplicated.append(name)
         elif persistent != active:
@@ -120,8 +147,9 @@ def audit(vms):
     now = time.time()
     leftovers = []
     for host in HOSTS:
-        leftovers += _stray_qemu(host, facts[host])
+        if facts[host] is not None:  # an unread host's QEMUs cannot be told stray or not
+            leftovers += _stray_qemu(host, facts[host])
         leftovers += _state_files(host, now)
-    return {"lost": lost, "duplicated": duplicated, "split": split,
-            "unread": [h for h in HOSTS if facts[h] is None], "leftovers": leftovers,
+    return {"lost": lost, "unaccounted": unaccounted, "duplicated": duplicated, "split": split,
+            "unread": unread, "leftovers": leftovers,
             "where": {n: sorted(h for h, a, _p in where.get(n, []) if a) for n in vms}}

@@ -139,6 +139,9 @@ class ActionModule(MoveDomainsAction):
         host = moves["source_name"]
         moves["progress_file"] = moves.get("progress_file") or args["progress_file"]
         own_file = not moves["progress_file"]  # a file the user named stays theirs
+        # The job starts no new move once this task has stopped looking for longer than it would wait.
+        if moves.get("stop_when_unwatched") is None:
+            moves["stop_when_unwatched"] = args["reconnect_timeout"] + 2 * args["interval"]
         if own_file:
             async_dir = self.get_shell_option("async_dir", default="~/.ansible_async")
             moves["progress_file"] = posixpath.join(async_dir, "drover-moves-%s.progress" % secrets.token_hex(6))

@@ -21,12 +21,14 @@ from ansible_collections.drover.libvirt.plugins.module_utils._claim_store import
 from ansible_collections.drover.libvirt.plugins.module_utils._cold_move import DefinitionMove, shut_down
 from ansible_collections.drover.libvirt.plugins.module_utils._domain_presence import presence
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
+from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_enums import (
+    JOB_CANCELLED, JOB_COMPLETED, JOB_FAILED, JOB_NONE)
 from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_module import describe
 from ansible_collections.drover.libvirt.plugins.module_utils._live_migration import LiveMigration
 from ansible_collections.drover.libvirt.plugins.module_utils._migration_options import MigrationOptions, claim_settings
 from ansible_collections.drover.libvirt.plugins.module_utils._migration_rules import where_after_failure
 from ansible_collections.drover.libvirt.plugins.module_utils._origin import next_origin, read_origin, write_origin
-from ansible_collections.drover.libvirt.plugins.module_utils._progress import append_line, event_line
+from ansible_collections.drover.libvirt.plugins.module_utils._progress import append_line, event_line, unwatched_for
 from ansible_collections.drover.libvirt.plugins.module_utils._schedule import Slots, single_source_caps, start_now
 from ansible_collections.drover.libvirt.plugins.module_utils._uri import destination_uri
 
@@ -35,6 +37,7 @@ _ROOM_POLL_S = 5  # how often a domain waiting for room asks its destinations ag
 _BUSY_POLL_S = 1  # how often a domain waiting for a slot at its destination asks again
 _LANDED = ("migrated", "moved_cold", "defined", "planned", "unchanged")
 _DONE = {"live": "migrated", "cold": "moved_cold", "define": "defined", "shutdown": "shut_down"}
+_NOT_RUNNING = (JOB_NONE, JOB_COMPLETED, JOB_FAILED, JOB_CANCELLED)  # job types that hold no domain
 _UNTOUCHED = object()  # the origin record was not written by this attempt
 
 
@@ -149,10 +152,26 @@ class BatchMover:
                 "source": self.source, "wall_ms": int((time.monotonic() - started) * 1000),
                 "peak": self.peak}
 
+    def _unwatched(self):
+        """Seconds nobody has read the progress file beyond stop_when_unwatched, or 0 while someone does."""
+        limit, path = self.module.params.get("stop_when_unwatched") or 0, self.module.params.get("progress_file")
+        if not limit or not path:
+            return 0
+        idle = unwatched_for(path, self.started_at, time.time())
+        return idle if idle > limit else 0
+
     def _schedule(self):
         pending = list(self.tasks)
+        self.started_at = time.time()
         with self.cond:
             while pending or self.slots.running:
+                idle = self._unwatched() if pending else 0
+                if idle:
+                    # The controller that started this job is gone: what runs finishes, nothing else starts.
+                    for task in pending:
+                        attempt = self._not_started(task, idle)
+                        self.results[task["name"]] = self._result(task, attempt, task["tries"] + [attempt])
+                    pending = []
                 now = time.monotonic()
                 ready = [task for task in pending if task.get("not_before", 0) <= now]
                 for task in start_now(ready, self.slots, self._route):
@@ -164,6 +183,15 @@ class BatchMover:
                 for task in pending:
                     task.pop("requeue", None)
                 pending.sort(key=lambda t: (not t["tries"], t["order"]))
+
+    def _not_started(self, task, idle):
+        attempt = {"destination": task["candidates"][0][0] if task["candidates"] else None, "status": "failed",
+                   "location": "source", "metrics": {}, "warnings": [], "started_at": now_iso(),
+                   "finished_at": now_iso(), "wall_ms": 0,
+                   "error": "not started: nobody has watched this job for %d s (its controller is gone); %s stays on %s"
+                            % (idle, task["name"], self.source)}
+        self._progress(task["name"], "failed", attempt)
+        return attempt
 
     @staticmethod
     def _may_wait(task, seconds):
@@ -223,9 +251,15 @@ class BatchMover:
         self._progress(task["name"], "start", attempt)
         t0 = time.monotonic()
         try:
-            attempt["was"] = presence(self.sconn, task["name"], self.lv)["state"]
+            attempt["was"] = self._source_state_when_free(task["name"])
         except self.lv.libvirtError:
             attempt["was"] = None
+        if attempt["was"] == "absent":
+            # Another hand moved it since the plan (a run whose controller died left its job going).
+            self._moved_by_another(task, attempt)
+            attempt["wall_ms"] = int((time.monotonic() - t0) * 1000)
+            attempt["finished_at"] = now_iso()
+            return attempt
         origin_before = _UNTOUCHED
         try:
             origin_before = self._record_origin(task, dest_name)
@@ -268,6 +302,45 @@ class BatchMover:
         attempt["wall_ms"] = int((time.monotonic() - t0) * 1000)
         attempt["finished_at"] = now_iso()
         return attempt
+
+    def _source_state_when_free(self, name):
+        """The domain's state on the source once no other job holds it (another run's migration of it).
+
+        Waits while a job of another client runs on the domain, up to the time a run's claims outlive
+        their process: migrating a domain that another migration holds fails after libvirt's lock
+        wait, and the domain may be gone from here once that migration ends.
+        """
+        deadline = time.monotonic() + self.busy_wait
+        while True:
+            try:
+                dom = self.sconn.lookupByName(name)
+            except self.lv.libvirtError as exc:
+                if exc.get_error_code() == self.lv.VIR_ERR_NO_DOMAIN:
+                    return "absent"
+                raise
+            busy = dom.isActive() and dom.jobInfo()[0] not in _NOT_RUNNING
+            if not busy or time.monotonic() >= deadline:
+                return presence(self.sconn, name, self.lv)["state"]
+            time.sleep(_BUSY_POLL_S)
+
+    def _moved_by_another(self, task, attempt):
+        """A domain not on the source when its move began: found where it runs now among its destinations."""
+        for dest_name, uri in task["planned"]:
+            try:
+                there = presence(self.connections.connect(uri, "destination"), task["name"], self.lv)
+            except (self.lv.libvirtError, DroverError):
+                continue
+            if there["persistent"] and (there["active"] or task["method"] == "define"):
+                attempt.update(status="unchanged", destination=dest_name, location="destination",
+                               landed={"ok": True, "source": "absent", "destination": there["state"]})
+                attempt["warnings"].append("%s left %s before its move began (another run or a hand moved it); it is %s "
+                                           "and persistent on %s" % (task["name"], self.source, there["state"],
+                                                                     dest_name))
+                return
+        attempt.update(status="failed", location="unknown",
+                       error="%s is no longer on %s and is on none of its destinations (%s): moved or removed by another "
+                             "hand since the plan" % (task["name"], self.source,
+                                                      ", ".join(n for n, _u in task["planned"])))
 
     def _record_origin(self, task, dest_name):
         """Before a domain leaves, record on it the home it leaves (record_origin); the record before."""

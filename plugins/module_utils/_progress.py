@@ -134,9 +134,9 @@ def lines_to_show(lines):
 
 def append_line(path, line):
     """Append `line` as JSON. One write() to a file opened for appending, so the lines of moves that
-    run at the same time never interleave."""
+    run at the same time never interleave. A symlink planted at `path` is not followed."""
     data = (json.dumps(line, sort_keys=True) + "\n").encode("utf-8")
-    handle = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    handle = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o640)
     try:
         os.write(handle, data)
     finally:
@@ -150,7 +150,7 @@ def read_lines(path, offset, limit=READ_LIMIT):
     that does not exist (yet) has no lines. A line that is not JSON is returned as event `unreadable`.
     """
     try:
-        with open(path, "rb") as handle:
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb") as handle:
             handle.seek(offset)
             data = handle.read(limit)
     except FileNotFoundError:
@@ -168,3 +168,25 @@ def read_lines(path, offset, limit=READ_LIMIT):
         lines.append(line if isinstance(line, dict) else
                      {"event": "unreadable", "text": raw.decode("utf-8", "replace")[:200]})
     return lines, offset + len(complete), at_end
+
+
+def watch_path(path):
+    """The file whose time says when someone last read the progress file at `path`."""
+    return path + ".watched"
+
+
+def mark_watched(path, now=None):
+    """Record that the progress file at `path` was read now (each look of move_progress)."""
+    watched = watch_path(path)
+    handle = os.open(watched, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o640)
+    os.close(handle)
+    os.utime(watched, None if now is None else (now, now))
+
+
+def unwatched_for(path, since, now):
+    """Seconds since the progress file at `path` was last read, or since `since` (the job's start) if later."""
+    try:
+        seen = os.stat(watch_path(path)).st_mtime
+    except OSError:
+        seen = since
+    return now - max(seen, since)

@@ -98,6 +98,15 @@ options:
         3 seconds one per running live migration with its progress (the RV(drover.libvirt.move_progress#module:lines)
         that M(drover.libvirt.move_progress) reads and prints).
     type: path
+  stop_when_unwatched:
+    description:
+      - With O(progress_file), start no further move once nobody has read the progress file for this many seconds
+        (M(drover.libvirt.move_progress) reads it at each look and touches C(PROGRESS_FILE.watched)), taken as a
+        sign that the controller that started this job is gone. Moves already running finish; the domains not
+        started stay on this host and are reported V(failed) with the reason.
+      - V(0) never stops. M(drover.libvirt.move_progress) sets it for the jobs it starts.
+    type: int
+    default: 0
 seealso:
   - module: drover.libvirt.migrate
   - module: drover.libvirt.preflight_info
@@ -221,9 +230,11 @@ def main():
             progress_file=dict(type="path"),
             wait_for_capacity=dict(type="int", default=0),
             record_origin=dict(type="bool", default=False),
+            stop_when_unwatched=dict(type="int", default=0),
         ),
         ranges=dict(MOVE_RANGES, max_parallel=(1, MAX_PARALLEL), max_per_destination=(1, MAX_PARALLEL),
-                    retries=(0, 100), shutdown_timeout=(0, DAY_S), wait_for_capacity=(0, DAY_S)),
+                    retries=(0, 100), shutdown_timeout=(0, DAY_S), wait_for_capacity=(0, DAY_S),
+                    stop_when_unwatched=(0, DAY_S)),
         supports_check_mode=True,
     )
 

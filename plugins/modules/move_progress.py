@@ -88,9 +88,13 @@ options:
 notes:
   - C(module_defaults) for M(drover.libvirt.move_domains) or its action group do not reach the job; give its
     options in O(move_domains).
-  - A controller that stops watching (killed, or interrupted) leaves the job running on the host. It finishes its
-    moves and releases its capacity claims; its result is in the async directory under the job id printed at the
-    start (C(ansible HOST -m ansible.builtin.async_status -a jid=JOB_ID)).
+  - A controller that stops watching (killed, or interrupted) leaves the job running on the host. It finishes the
+    moves that are running and releases their capacity claims, but starts no other move once nobody has looked at
+    it for O(reconnect_timeout) plus twice O(interval) seconds (the time this task waits for an unreachable host);
+    those domains stay where they are, reported V(failed) as not started. The job's result is in the async
+    directory under the job id printed at the start (C(ansible HOST -m ansible.builtin.async_status -a jid=JOB_ID)).
+  - Each look also touches C(PROGRESS_FILE.watched) next to the progress file; that is how the job knows it is
+    watched.
 seealso:
   - module: drover.libvirt.move_domains
 """
@@ -164,7 +168,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.drover.libvirt.plugins.module_utils._progress import (
-    MOVE_PROGRESS_ARGSPEC, line_text, read_lines)
+    MOVE_PROGRESS_ARGSPEC, line_text, mark_watched, read_lines, watch_path)
 
 
 def main():
@@ -176,10 +180,18 @@ def main():
                              "controller, not by this module")
     if p["offset"] < 0:
         module.fail_json(msg="offset must be 0 or more, got %d" % p["offset"])
-    lines, offset, at_end = read_lines(p["progress_file"], p["offset"])
-    removed = bool(p["remove"] and at_end and os.path.exists(p["progress_file"]))
-    if removed and not module.check_mode:
-        os.unlink(p["progress_file"])
+    try:
+        lines, offset, at_end = read_lines(p["progress_file"], p["offset"])
+        removed = bool(p["remove"] and at_end and os.path.exists(p["progress_file"]))
+        if removed and not module.check_mode:
+            os.unlink(p["progress_file"])
+            if os.path.lexists(watch_path(p["progress_file"])):
+                os.unlink(watch_path(p["progress_file"]))
+        elif not module.check_mode and os.path.isdir(os.path.dirname(p["progress_file"]) or "."):
+            # A job started with stop_when_unwatched goes on starting moves only while someone reads.
+            mark_watched(p["progress_file"])
+    except OSError as exc:
+        module.fail_json(msg="cannot read %s: %s" % (p["progress_file"], exc))
     module.exit_json(changed=removed, lines=lines, text=[line_text(line) for line in lines], offset=offset,
                      at_end=at_end)
 

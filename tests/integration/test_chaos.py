@@ -23,6 +23,7 @@ def test_faults_lose_nothing_and_the_rerun_completes(tmp_path):
     assert kinds == [("controller_killed", "evacuate"), ("dest_libvirtd_killed", "migrate")]
     for fault in results["faults"]:
         assert fault["reached_phase"], fault
+        assert fault["unread"] == [] and fault["unaccounted"] == [], fault
         assert fault["lost"] == 0 and fault["duplicated"] == 0 and fault["split"] == [], fault
         assert fault["rerun_completed"], fault
         assert fault["leftovers"] == [], fault

@@ -191,6 +191,9 @@ class _Dom:
     def UUIDString(self):  # noqa: N802
         return "u-1"
 
+    def jobInfo(self):  # noqa: N802
+        return [0] * 12
+
 
 class _Host(_Conn):
     def __init__(self, doms):
@@ -203,8 +206,9 @@ class _Host(_Conn):
 
 
 class _Fleet:
-    def __init__(self, source, destination):
-        self.hosts = {"qemu:///system": source, "qemu+tls://hv2/system": destination}
+    def __init__(self, source, destination, third=None):
+        self.hosts = {"qemu:///system": source, "qemu+tls://hv2/system": destination,
+                      "qemu+tls://hv3/system": third or _Host({})}
 
     def connect(self, uri, role):
         return self.hosts[uri]
@@ -216,17 +220,18 @@ def test_a_move_libvirt_reports_done_but_that_left_no_definition_is_a_failure(mo
             self.options = options
 
         def run(self, check_mode):
+            fleet.hosts["qemu:///system"].doms.pop(self.options.name)
             return {"changed": True, "metrics": {"duration_ms": 5, "wall_ms": 9}}
 
     monkeypatch.setattr("ansible_collections.drover.libvirt.plugins.module_utils._batch.LiveMigration", Landed)
     module = _Module([{"domain": "vm1", "destination": "hv2"}])
-    fleet = _Fleet(_Host({}), _Host({"vm1": _Dom(1, persistent=False)}))
+    fleet = _Fleet(_Host({"vm1": _Dom(1, persistent=True)}), _Host({"vm1": _Dom(1, persistent=False)}))
     [result] = BatchMover(module, connections=fleet).run(False)["results"]
     assert result["status"] == "failed" and result["to"] is None
     assert result["error"] == "moved, but vm1: not persistent on the destination"
     assert result["location"] == "destination" and result["landed"]["ok"] is False
 
-    fleet = _Fleet(_Host({}), _Host({"vm1": _Dom(1, persistent=True)}))
+    fleet = _Fleet(_Host({"vm1": _Dom(1, persistent=True)}), _Host({"vm1": _Dom(1, persistent=True)}))
     [result] = BatchMover(module, connections=fleet).run(False)["results"]
     assert result["status"] == "migrated"
     assert result["landed"] == {"ok": True, "source": "absent", "destination": "running"}
@@ -249,12 +254,14 @@ def test_warnings_of_a_live_move_are_in_its_result(monkeypatch):
 
         def run(self, check_mode):
             self.warn("libvirt reported an error although %s now runs on the destination" % self.options.name)
+            fleet.hosts["qemu:///system"].doms.pop(self.options.name)
             return {"changed": True, "metrics": {}}
 
     monkeypatch.setattr("ansible_collections.drover.libvirt.plugins.module_utils._batch.LiveMigration",
                         LandedWithWarning)
     module = _Module([{"domain": "vm1", "destination": "hv2"}, {"domain": "vm2", "destination": "hv2"}])
-    fleet = _Fleet(_Host({}), _Host({"vm1": _Dom(1, persistent=True), "vm2": _Dom(1, persistent=True)}))
+    fleet = _Fleet(_Host({"vm1": _Dom(1, persistent=True), "vm2": _Dom(1, persistent=True)}),
+                   _Host({"vm1": _Dom(1, persistent=True), "vm2": _Dom(1, persistent=True)}))
     results = BatchMover(module, connections=fleet).run(False)["results"]
     assert [r["warnings"] for r in results] == [
         ["libvirt reported an error although vm1 now runs on the destination"],
@@ -357,3 +364,34 @@ def test_a_domain_no_longer_on_the_source_is_left_to_the_move_itself():
     attempt = {"warnings": []}
     mover._restore_origin("vm1", before, attempt)  # nothing was written, nothing is put back
     assert attempt["warnings"] == []
+
+
+def test_a_domain_moved_by_another_hand_since_the_plan_is_reported_where_it_runs():
+    module = _Module([{"domain": "vm1", "destination": "hv2", "alternates": ["hv3"]}])
+    fleet = _Fleet(_Host({}), _Host({}), _Host({"vm1": _Dom(1, persistent=True)}))
+    [result] = BatchMover(module, connections=fleet).run(False)["results"]
+    assert result["status"] == "unchanged" and result["to"] == "hv3" and result["location"] == "destination"
+    assert "vm1 left hv1 before its move began" in result["warnings"][0] and "persistent on hv3" in result["warnings"][0]
+
+
+def test_a_domain_gone_from_the_source_and_from_every_destination_is_a_failure_that_says_so():
+    module = _Module([{"domain": "vm1", "destination": "hv2", "alternates": ["hv3"]}])
+    [result] = BatchMover(module, connections=_Fleet(_Host({}), _Host({}))).run(False)["results"]
+    assert result["status"] == "failed" and result["location"] == "unknown" and result["attempts"] == 1
+    assert result["error"] == ("vm1 is no longer on hv1 and is on none of its destinations (hv2, hv3): "
+                               "moved or removed by another hand since the plan")
+
+
+def test_a_move_waits_while_another_job_holds_the_domain(monkeypatch):
+    class Busy(_Dom):
+        looks = 0
+
+        def jobInfo(self):  # noqa: N802
+            Busy.looks += 1
+            return [2 if Busy.looks < 3 else 0] + [0] * 11
+
+    monkeypatch.setattr("ansible_collections.drover.libvirt.plugins.module_utils._batch._BUSY_POLL_S", 0.01)
+    module = _Module([{"domain": "vm1", "destination": "hv2"}])
+    mover = BatchMover(module, connections=_Fleet(_Host({"vm1": Busy(1, persistent=True)}), _Host({})))
+    mover.sconn = mover.connections.connect("qemu:///system", "source")
+    assert mover._source_state_when_free("vm1") == "running" and Busy.looks == 3
