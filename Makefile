@@ -66,7 +66,7 @@ demo: venv collection
 	@echo "(lab/lab status, lab/lab exec hv2 -- virsh list); 'make lab-down' removes it."
 
 test: venv collection
-	$(MAKE) --no-print-directory unit sanity lint docs integration molecule-ci
+	$(MAKE) --no-print-directory unit sanity lint docs molecule-ci integration
 
 unit: tools collection
 	pytest -q tests/unit
@@ -99,7 +99,7 @@ docs: tools collection
 	@echo "plugin reference: $(DOCS_REFERENCE)/index.rst"
 
 integration: venv collection
-	pytest -v tests/integration
+	pytest -v --durations=30 --durations-min=15 tests/integration
 
 molecule: venv collection
 	cd extensions && molecule test --all

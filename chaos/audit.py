@@ -7,12 +7,14 @@ volumes no definition uses, capacity claims, maintenance marks).
 """
 import os
 import time
+import xml.etree.ElementTree as ET
 
 import libvirt
 
 from drover_lab.config import NET, STATE
 
 HOSTS = ["hv1", "hv2", "hv3"]
+LOCAL_POOL = "local"  # each lab host's pool on storage no other host sees
 STATE_FILES = ("maintenance.json", "last-maintenance.json")
 
 libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
@@ -58,11 +60,31 @@ def read_host(host):
                     domains[dom.name()]["job"] = dom.jobInfo()[0]
                 except libvirt.libvirtError:
                     domains[dom.name()]["job"] = "unknown"  # a job holds the domain (a daemon reconnecting)
-        return {"domains": domains}
+            try:
+                domains[dom.name()]["disks"] = _disk_paths(dom.XMLDesc(0))
+                if domains[dom.name()]["persistent"] and active:
+                    domains[dom.name()]["disks"] |= _disk_paths(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+            except libvirt.libvirtError:
+                domains[dom.name()]["disks"] = set()
+        return {"domains": domains, "local_volumes": _local_volumes(conn)}
     except libvirt.libvirtError:
         return None
     finally:
         conn.close()
+
+
+def _disk_paths(xml):
+    return {src.get("file") for src in ET.fromstring(xml).findall("./devices/disk/source") if src.get("file")}
+
+
+def _local_volumes(conn):
+    """Paths of the volumes in the host's local pool (where copied disks land)."""
+    try:
+        pool = conn.storagePoolLookupByName(LOCAL_POOL)
+        pool.refresh(0)
+        return {vol.path() for vol in pool.listAllVolumes(0)}
+    except libvirt.libvirtError:
+        return set()
 
 
 def read_fleet(wait=90):
@@ -107,6 +129,20 @@ def _stray_qemu(host, facts):
     return stray
 
 
+def local_volumes():
+    """{host: paths of its local pool's volumes} now: what a later audit does not count as copied."""
+    return {h: (f or {}).get("local_volumes", set()) for h, f in read_fleet().items()}
+
+
+def _unused_volumes(host, facts, before):
+    """Volumes of the host's local pool, new since `before`, that no domain defined there uses (a copy left behind)."""
+    used = set()
+    for domain in facts["domains"].values():
+        used |= domain.get("disks", set())
+    return ["volume %s on %s" % (path, host) for path in sorted(facts.get("local_volumes", set()) - used - before)
+            if not os.path.basename(path).startswith(".")]
+
+
 def _state_files(host, now):
     """Claims (live ones) and marks in the host's collection state directory."""
     path = os.path.join(STATE, host, "lib", "drover")
@@ -122,11 +158,11 @@ def _state_files(host, now):
     return found
 
 
-def audit(vms, wait=90):
+def audit(vms, wait=90, volumes_before=None):
     """{lost, unaccounted, duplicated, split, unread, leftovers, where} for the VMs named in `vms`.
 
     A VM counts as lost only when every host was read: one that cannot be read is listed in `unread`
-    and its VMs are neither lost nor found.
+    and its VMs are neither lost nor found. Volumes of `volumes_before` (local_volumes()) are not leftovers.
     """
     facts = read_fleet(wait)
     where = {}
@@ -147,8 +183,9 @@ def audit(vms, wait=90):
     now = time.time()
     leftovers = []
     for host in HOSTS:
-        if facts[host] is not None:  # an unread host's QEMUs cannot be told stray or not
+        if facts[host] is not None:  # an unread host's QEMUs and volumes cannot be told stray or not
             leftovers += _stray_qemu(host, facts[host])
+            leftovers += _unused_volumes(host, facts[host], (volumes_before or {}).get(host, set()))
         leftovers += _state_files(host, now)
     return {"lost": lost, "unaccounted": unaccounted, "duplicated": duplicated, "split": split,
             "unread": unread, "leftovers": leftovers,

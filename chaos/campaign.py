@@ -33,7 +33,7 @@ import libvirt  # noqa: E402
 from drover_lab.config import STATE  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from audit import HOSTS, audit, read_host, settle, uri  # noqa: E402
+from audit import HOSTS, audit, local_volumes, read_host, settle, uri  # noqa: E402
 
 LAB = os.path.join(ROOT, "lab", "lab")
 VMS = ["c1", "c2", "c3", "c4"]
@@ -59,7 +59,14 @@ FAULTS = [
     ("controller_killed", "concurrent", "moving"),
     ("dest_libvirtd_restarted", "concurrent", "moving"),
     ("controller_killed", "rolling", "draining"),
+    ("dest_storage_full", "copy", "copying"),
 ]
+# The copy scenario: a guest on host-local storage, evacuated with its disk copied onto the other hosts'
+# local pools, made small (a tmpfs) so that filling them during the copy is possible.
+LOCAL_VM = "cl"
+LOCAL_DIR = "/srv/drover/local"
+LOCAL_POOL_MIB = 160
+FILLER = LOCAL_DIR + "/.chaos-filler"
 
 
 def lab(*args, check=True):
@@ -83,10 +90,57 @@ def link(host, up):
 
 
 def repair():
-    """Hosts come back: links up, daemons that died started again."""
+    """Hosts come back: links up, daemons that died started again, space freed."""
     for host in HOSTS:
         link(host, True)
     lab("up", "--guests", "0", check=False)
+    for host in HOSTS:
+        lab("exec", host, "--", "rm", "-f", FILLER, check=False)
+
+
+def refresh_local_pool(host):
+    conn = libvirt.open(uri(host))
+    try:
+        conn.storagePoolLookupByName("local").refresh(0)
+    finally:
+        conn.close()
+
+
+def prepare_copy(source, dests):
+    """LOCAL_VM running on `source` with 48 MiB of data on its local disk; small local pools on `dests`."""
+    for host in dests:
+        lab("exec", host, "--", "mount", "-t", "tmpfs", "-o", "size=%dm" % LOCAL_POOL_MIB, "chaos-local", LOCAL_DIR)
+        refresh_local_pool(host)
+    lab("guest", LOCAL_VM, "--host", source, "--storage", "local", "--no-start")
+    image = os.path.join(STATE, source, "local", LOCAL_VM + ".qcow2")
+    subprocess.run(["qemu-io", "-f", "qcow2", "-c", "write -P 0x5a 0 48M", image], check=True, capture_output=True)
+    lab("guest", LOCAL_VM, "--host", source, "--storage", "local", "--memory", "96", "--dirty-mb", "2", "--wait")
+
+
+def remove_copy(source, dests):
+    """LOCAL_VM gone from every host, its images removed, the small pools unmounted (not part of the verdict)."""
+    for host in HOSTS:
+        try:
+            conn = libvirt.open(uri(host))
+        except libvirt.libvirtError:
+            continue
+        try:
+            dom = conn.lookupByName(LOCAL_VM)
+            if dom.isActive():
+                dom.destroy()
+            if dom.isPersistent():
+                dom.undefine()
+        except libvirt.libvirtError:
+            pass
+        finally:
+            conn.close()
+    for host in dests:
+        lab("exec", host, "--", "umount", LOCAL_DIR, check=False)
+    for host in HOSTS:
+        image = os.path.join(STATE, host, "local", LOCAL_VM + ".qcow2")
+        if os.path.exists(image):
+            os.unlink(image)
+        refresh_local_pool(host)
 
 
 def playbook_cmd(name, extra, limit=None):
@@ -163,6 +217,9 @@ def wait_for_phase(run, phase, sources, timeout=300):
             if any(os.path.exists(os.path.join(STATE, h, "lib", "drover", "maintenance.json")) for h in sources) \
                     and any(outgoing(h) for h in sources):
                 return True
+        elif phase == "copying":
+            if any(LOCAL_VM in outgoing(h) for h in sources):
+                return True
         else:
             for host in sources:
                 for state in outgoing(host).values():
@@ -203,6 +260,10 @@ def inject(kind, run, source, dests, vms, rng):
                 os.kill(pid, signal.SIGKILL)
                 return "incoming QEMU on %s killed (pid %d)" % (host, pid), None
         return "no incoming QEMU found", None
+    if kind == "dest_storage_full":
+        for host in dests:
+            lab("exec", host, "--", "dd", "if=/dev/zero", "of=" + FILLER, "bs=1M", check=False)
+        return "the local pools of %s filled up" % ", ".join(dests), None
     if kind.startswith("link_cut") or kind == "host_unreachable":
         host = dest
         link(host, False)
@@ -219,6 +280,7 @@ def scenario(kind, operation, phase, rng):
     """Start the operation, strike, repair, audit, run it again, audit; the fault's entry."""
     now = where_now()
     homes = {n: (now.get(n) or [None])[0] for n in VMS}
+    vms = list(VMS)  # the VMs the audit accounts for
     load = {h: sum(1 for n in VMS if homes[n] == h) for h in HOSTS}
     extra_common = {"evacuate_verify": False, "evacuate_copy_storage": False, "evacuate_claim_ttl": 120}
     if operation == "migrate":
@@ -231,6 +293,17 @@ def scenario(kind, operation, phase, rng):
 
         def done():
             return where_now().get(vm) == [dest]
+    elif operation == "copy":
+        source = rng.choice(HOSTS)
+        dests = [h for h in HOSTS if h != source]
+        prepare_copy(source, dests)
+        vms.append(LOCAL_VM)
+        cmds = [playbook_cmd("evacuate.yml", dict(extra_common, evacuate_copy_storage=True,
+                                                  evacuate_report_dir=tempfile.mkdtemp()), limit=source)]
+        sources, moving = [source], [n for n in VMS if homes[n] == source] + [LOCAL_VM]
+
+        def done():
+            return not any(source in where_now().get(n, []) for n in vms)
     elif operation in ("evacuate", "concurrent"):
         order = sorted(HOSTS, key=lambda h: (-load[h], h))
         sources = order[:2] if operation == "concurrent" else order[:1]
@@ -251,6 +324,7 @@ def scenario(kind, operation, phase, rng):
         def done():
             return not any(os.path.exists(os.path.join(STATE, h, "lib", "drover", "maintenance.json")) for h in HOSTS)
     started = time.time()
+    volumes = local_volumes()
     runs = [Run(cmd) for cmd in cmds]
     reached = wait_for_phase(runs[0], phase, sources)
     what, timer = ("the run ended before %s" % phase, None)
@@ -262,28 +336,32 @@ def scenario(kind, operation, phase, rng):
         timer.join()
     repair()
     busy = settle()
-    after = audit(VMS)
+    after = audit(vms, volumes_before=volumes)
     if after["unread"]:
         repair()
-        after = audit(VMS)
+        after = audit(vms, volumes_before=volumes)
     # The same playbook again, as an operator would; marks it leaves on evacuated hosts are its goal.
     rerun = [Run(cmd) for cmd in cmds]
     rerun_codes = [r.wait() for r in rerun]
-    final = audit(VMS)
+    final = audit(vms, volumes_before=volumes)
     if final["unread"]:
         repair()
-        final = audit(VMS)
+        final = audit(vms, volumes_before=volumes)
     completed = (all(c == 0 for c in rerun_codes) and done() and not final["unread"] and not final["unaccounted"]
                  and not final["lost"] and not final["duplicated"])
     # An evacuated host stays marked: that is the goal. Anything else left is a leftover.
-    goal = ["mark on %s" % h for h in sources] if operation in ("evacuate", "concurrent") else []
+    goal = ["mark on %s" % h for h in sources] if operation in ("evacuate", "concurrent", "copy") else []
     leftovers = [x for x in final["leftovers"] if not x.endswith("(expired)") and x not in goal]
     # Put every host back in service for the next fault (not part of the verdict).
     if any(x.startswith("mark on") for x in final["leftovers"]):
         back = Run(playbook_cmd("return_to_service.yml", {}))
         back.wait()
         back.close()
+    if operation == "copy":
+        remove_copy(sources[0], dests)
     tail = rerun[0].output()[-1500:] if not completed else ""
+    # Why the faulted run failed, in its own words (its error lines).
+    errors = [line.strip()[:300] for run in runs for line in run.output().splitlines() if "[ERROR]" in line]
     for run in runs + rerun:
         run.close()
     return {
@@ -296,7 +374,7 @@ def scenario(kind, operation, phase, rng):
         "unaccounted": sorted(set(after["unaccounted"] + final["unaccounted"])),
         "left_by_fault": after["leftovers"], "leftovers": leftovers, "rerun_completed": completed,
         "rerun_rc": rerun_codes, "seconds": round(time.time() - started, 1),
-        "log_tail": tail,
+        "log_tail": tail, "faulted_run_errors": errors[-3:],
     }
 
 
