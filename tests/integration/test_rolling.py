@@ -39,9 +39,12 @@ def fleet():
 
 def command(extra, reports, check=False, playbook="rolling_maintenance.yml", limit=None):
     """(argv, environment) of a playbook run with the lab hook, reports in `reports`."""
+    # Extra variables outrank the role's own: the restore report directory only for restore.yml itself.
     variables = dict({"rolling_report_dir": reports, "rolling_maintenance_tasks": HOOK, "lab_state": STATE,
                       "lab_cmd": LAB, "evacuate_copy_storage": False, "evacuate_verify_probe_command": PROBE,
                       "rolling_resume": False}, **extra)
+    if playbook == "restore.yml":
+        variables["restore_report_dir"] = reports
     cmd = ["ansible-playbook", os.path.join(ROOT, "playbooks", playbook), "-e", json.dumps(variables)]
     cmd += (["--check"] if check else []) + (["-l", limit] if limit else [])
     # No SSH master connection: a stopped sshd must look like a host that is down.
@@ -49,8 +52,8 @@ def command(extra, reports, check=False, playbook="rolling_maintenance.yml", lim
     return cmd, env
 
 
-def read_report(reports):
-    path = os.path.join(reports, "rolling.json")
+def read_report(reports, name="rolling.json"):
+    path = os.path.join(reports, name)
     if not os.path.exists(path):
         return None
     with open(path) as f:
@@ -58,11 +61,15 @@ def read_report(reports):
 
 
 def rolling(extra, check=False, playbook="rolling_maintenance.yml", limit=None):
-    """Run a playbook with the lab hook; return (process, rolling report or None)."""
+    """Run a playbook with the lab hook; return (process, its report or None: rolling.json, or restore.json)."""
     with tempfile.TemporaryDirectory() as reports:
         cmd, env = command(extra, reports, check, playbook, limit)
         proc = subprocess.run(cmd, cwd=ROOT, env=env, text=True, capture_output=True, check=False)
-        return proc, read_report(reports)
+        report = read_report(reports, "restore.json" if playbook == "restore.yml" else "rolling.json")
+        if report is not None:  # what else the run wrote, as paths under the report directory
+            report["_files"] = sorted(os.path.relpath(os.path.join(d, f), reports)
+                                      for d, _dirs, files in os.walk(reports) for f in files)
+        return proc, report
 
 
 def assert_invariant():
@@ -111,6 +118,12 @@ def test_every_host_maintained_and_every_vm_back_home():
     for name, host in GUESTS.items():
         assert_runs_only_on(name, host)
     assert all(maintenance_mark(h) is None for h in HOSTS)
+    # This pass keeps its own reports beside its hosts' evacuation reports and the failback's.
+    run_dir = "%s/" % report["run_id"]
+    mine = [f[len(run_dir):].split("/") for f in report["_files"] if f.startswith(run_dir)]
+    assert len({parts[0] for parts in mine}) == 1, report["_files"]  # one pass
+    assert {"rolling.json", "rolling.xml", "restore.json"} <= {parts[-1] for parts in mine if len(parts) == 2}
+    assert {parts[1] for parts in mine if len(parts) == 3 and parts[1].startswith("hv")} == set(HOSTS), report["_files"]
 
 
 def test_a_window_that_fits_one_host_postpones_the_others():
@@ -249,8 +262,11 @@ def test_restore_brings_home_what_an_evacuation_moved_and_leaves_what_was_moved_
     assert "vm4 stays on %s: moved by hand since drover put it on %s" % (other, holder) in proc.stdout
     assert_runs_only_on("vm1", "hv1")
     assert_runs_only_on("vm4", other)
-    proc = rolling({"restore_moved_by_hand": "true"}, playbook="restore.yml", limit="hv1")[0]
+    proc, report = rolling({"restore_moved_by_hand": "true"}, playbook="restore.yml", limit="hv1")
     assert proc.returncode == 0, proc.stdout[-3000:]
+    assert report["homes"] == ["hv1"] and report["counts"]["failed"] == 0 and report["counts"]["moved"] >= 1, report
+    assert {"name": "vm4", "from": other, "to": "hv1", "status": "migrated"}.items() <= \
+        next(r for r in report["results"] if r["name"] == "vm4").items(), report
     for name, host in dict(GUESTS, vm4="hv1").items():
         assert_runs_only_on(name, host)
         assert origin(name, host) is None

@@ -312,7 +312,7 @@ TEXT = {
                 "restore_allow_insecure_transport": "false", "restore_convergence": "postcopy",
                 "restore_wait_for_capacity": "30", "restore_memory_headroom_pct": "5", "restore_reserved_memory_mib": "512",
                 "restore_vcpu_ratio": "2.5", "restore_claim_ttl": "300", "restore_run_id": "back-1",
-                "restore_fail_on_failed_moves": "false"},
+                "restore_fail_on_failed_moves": "false", "restore_report_dir": "/tmp/restore reports"},
     "rolling": {"rolling_resume": "false", "rolling_resume_hours": "12.5", "rolling_run_id": "night-1"},
 }
 
@@ -325,6 +325,7 @@ def test_role_variables_given_as_text_are_typed(role):
         assert set(TEXT[role]) == set(spec)
         assert typed["hosts"] == ["hv1", "hv2"] and typed["moved_by_hand"] is True and typed["max_parallel"] == 3
         assert typed["vcpu_ratio"] == 2.5 and typed["fail_on_failed_moves"] is False
+        assert typed["report_dir"] == "/tmp/restore reports"
     else:
         assert typed["resume"] is False and typed["resume_hours"] == 12.5 and typed["run_id"] == "night-1"
 
