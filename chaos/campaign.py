@@ -99,9 +99,14 @@ def repair():
 
 
 def refresh_local_pool(host):
-    conn = libvirt.open(uri(host))
+    try:
+        conn = libvirt.open(uri(host))
+    except libvirt.libvirtError:
+        return  # the host is down: its pool is read afresh when its daemon starts
     try:
         conn.storagePoolLookupByName("local").refresh(0)
+    except libvirt.libvirtError:
+        pass
     finally:
         conn.close()
 
@@ -323,6 +328,14 @@ def scenario(kind, operation, phase, rng):
 
         def done():
             return not any(os.path.exists(os.path.join(STATE, h, "lib", "drover", "maintenance.json")) for h in HOSTS)
+    try:
+        return _strike_and_audit(kind, operation, phase, rng, cmds, sources, dests, moving, vms, done)
+    finally:
+        if operation == "copy":  # the copy guest and the small pools go, whatever happened (not part of the verdict)
+            remove_copy(sources[0], dests)
+
+
+def _strike_and_audit(kind, operation, phase, rng, cmds, sources, dests, moving, vms, done):
     started = time.time()
     volumes = local_volumes()
     runs = [Run(cmd) for cmd in cmds]
@@ -357,8 +370,6 @@ def scenario(kind, operation, phase, rng):
         back = Run(playbook_cmd("return_to_service.yml", {}))
         back.wait()
         back.close()
-    if operation == "copy":
-        remove_copy(sources[0], dests)
     tail = rerun[0].output()[-1500:] if not completed else ""
     # Why the faulted run failed, in its own words (its error lines).
     errors = [line.strip()[:300] for run in runs for line in run.output().splitlines() if "[ERROR]" in line]

@@ -30,6 +30,7 @@ _SAY_UNREACHABLE_EVERY_S = 30
 
 
 _FIRST_LOOK_S = 2
+_DAY_S = 86400  # stop_when_unwatched's upper bound
 
 
 class JobWatch:
@@ -141,7 +142,8 @@ class ActionModule(MoveDomainsAction):
         own_file = not moves["progress_file"]  # a file the user named stays theirs
         # The job starts no new move once this task has stopped looking for longer than it would wait.
         if moves.get("stop_when_unwatched") is None:
-            moves["stop_when_unwatched"] = args["reconnect_timeout"] + 2 * args["interval"]
+            # A minute more than this task waits for an unreachable host, within the option's range.
+            moves["stop_when_unwatched"] = min(_DAY_S, args["reconnect_timeout"] + 2 * args["interval"] + 60)
         if own_file:
             async_dir = self.get_shell_option("async_dir", default="~/.ansible_async")
             moves["progress_file"] = posixpath.join(async_dir, "drover-moves-%s.progress" % secrets.token_hex(6))

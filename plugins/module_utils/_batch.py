@@ -318,7 +318,12 @@ class BatchMover:
                 if exc.get_error_code() == self.lv.VIR_ERR_NO_DOMAIN:
                     return "absent"
                 raise
-            busy = dom.isActive() and dom.jobInfo()[0] not in _NOT_RUNNING
+            try:
+                busy = dom.isActive() and dom.jobInfo()[0] not in _NOT_RUNNING
+            except self.lv.libvirtError as exc:
+                if exc.get_error_code() == self.lv.VIR_ERR_NO_DOMAIN:
+                    continue  # the other job just took it away: the next lookup says so
+                busy = True  # the job holds it past libvirt's lock wait: still busy
             if not busy or time.monotonic() >= deadline:
                 return presence(self.sconn, name, self.lv)["state"]
             time.sleep(_BUSY_POLL_S)

@@ -177,10 +177,11 @@ def watch_path(path):
 
 def mark_watched(path, now=None):
     """Record that the progress file at `path` was read now (each look of move_progress)."""
-    watched = watch_path(path)
-    handle = os.open(watched, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o640)
-    os.close(handle)
-    os.utime(watched, None if now is None else (now, now))
+    handle = os.open(watch_path(path), os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o640)
+    try:
+        os.utime(handle, None if now is None else (now, now))  # the file opened, never a link swapped in since
+    finally:
+        os.close(handle)
 
 
 def unwatched_for(path, since, now):

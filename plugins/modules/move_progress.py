@@ -90,7 +90,7 @@ notes:
     options in O(move_domains).
   - A controller that stops watching (killed, or interrupted) leaves the job running on the host. It finishes the
     moves that are running and releases their capacity claims, but starts no other move once nobody has looked at
-    it for O(reconnect_timeout) plus twice O(interval) seconds (the time this task waits for an unreachable host);
+    it for O(reconnect_timeout) plus twice O(interval) plus 60 seconds (longer than this task waits for an unreachable host);
     those domains stay where they are, reported V(failed) as not started. The job's result is in the async
     directory under the job id printed at the start (C(ansible HOST -m ansible.builtin.async_status -a jid=JOB_ID)).
   - Each look also touches C(PROGRESS_FILE.watched) next to the progress file; that is how the job knows it is
@@ -180,18 +180,23 @@ def main():
                              "controller, not by this module")
     if p["offset"] < 0:
         module.fail_json(msg="offset must be 0 or more, got %d" % p["offset"])
+    path = p["progress_file"]
+    if not module.check_mode and not p["remove"]:
+        # A job started with stop_when_unwatched goes on starting moves only while someone looks,
+        # whether or not this look can read the file.
+        try:
+            mark_watched(path)
+        except OSError:
+            pass  # no directory yet, or not ours to write: the read below says what is wrong
     try:
-        lines, offset, at_end = read_lines(p["progress_file"], p["offset"])
-        removed = bool(p["remove"] and at_end and os.path.exists(p["progress_file"]))
-        if removed and not module.check_mode:
-            os.unlink(p["progress_file"])
-            if os.path.lexists(watch_path(p["progress_file"])):
-                os.unlink(watch_path(p["progress_file"]))
-        elif not module.check_mode and os.path.isdir(os.path.dirname(p["progress_file"]) or "."):
-            # A job started with stop_when_unwatched goes on starting moves only while someone reads.
-            mark_watched(p["progress_file"])
+        lines, offset, at_end = read_lines(path, p["offset"])
     except OSError as exc:
-        module.fail_json(msg="cannot read %s: %s" % (p["progress_file"], exc))
+        module.fail_json(msg="cannot read %s: %s" % (path, exc))
+    removed = bool(p["remove"] and at_end and os.path.lexists(path))
+    if p["remove"] and at_end and not module.check_mode:
+        for name in (path, watch_path(path)):
+            if os.path.lexists(name):
+                os.unlink(name)
     module.exit_json(changed=removed, lines=lines, text=[line_text(line) for line in lines], offset=offset,
                      at_end=at_end)
 

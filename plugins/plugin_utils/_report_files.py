@@ -66,7 +66,9 @@ def write_file(directory, name, content, mode=FILE_MODE):
 
 def write_reports(directory, files):
     """Make `directory` ready and write every name: content of `files` in it, in order; the paths written."""
-    for name in files:
+    for name, content in files.items():
         check_name(name)
+        if not isinstance(content, str):
+            raise ReportDirError("the content of %s must be text, got %s" % (name, type(content).__name__))
     ready_dir(directory)
     return [write_file(directory, name, content) for name, content in files.items()]

@@ -122,8 +122,10 @@ def test_every_host_maintained_and_every_vm_back_home():
     run_dir = "%s/" % report["run_id"]
     mine = [f[len(run_dir):].split("/") for f in report["_files"] if f.startswith(run_dir)]
     assert len({parts[0] for parts in mine}) == 1, report["_files"]  # one pass
-    assert {"rolling.json", "rolling.xml", "restore.json"} <= {parts[-1] for parts in mine if len(parts) == 2}
-    assert {parts[1] for parts in mine if len(parts) == 3 and parts[1].startswith("hv")} == set(HOSTS), report["_files"]
+    assert {"rolling.json", "rolling.xml"} <= {parts[-1] for parts in mine if len(parts) == 2}, report["_files"]
+    # Per batch (one host each): its evacuation report and its failback's restore report.
+    assert {parts[1] for parts in mine if len(parts) == 3 and parts[2] == "evacuation.json"} == set(HOSTS), report["_files"]
+    assert {parts[1] for parts in mine if len(parts) == 3 and parts[2] == "restore.json"} == set(HOSTS), report["_files"]
 
 
 def test_a_window_that_fits_one_host_postpones_the_others():

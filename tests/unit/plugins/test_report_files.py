@@ -53,3 +53,10 @@ def test_content_must_be_text(tmp_path):
     with pytest.raises(ReportDirError) as err:
         write_reports(str(tmp_path), {"a.json": {"not": "text"}})
     assert "must be text, got dict" in str(err.value)
+
+
+def test_nothing_is_replaced_when_one_content_is_not_text(tmp_path):
+    (tmp_path / "a.json").write_text("old\n")
+    with pytest.raises(ReportDirError):
+        write_reports(str(tmp_path), {"a.json": "new\n", "b.json": ["not", "text"]})
+    assert (tmp_path / "a.json").read_text() == "old\n"

@@ -395,3 +395,16 @@ def test_a_move_waits_while_another_job_holds_the_domain(monkeypatch):
     mover = BatchMover(module, connections=_Fleet(_Host({"vm1": Busy(1, persistent=True)}), _Host({})))
     mover.sconn = mover.connections.connect("qemu:///system", "source")
     assert mover._source_state_when_free("vm1") == "running" and Busy.looks == 3
+
+
+def test_a_domain_that_leaves_while_its_job_is_asked_about_is_found_gone(monkeypatch):
+    class Leaving(_Dom):
+        def jobInfo(self):  # noqa: N802
+            host.doms.pop("vm1")  # the other run's migration ends right now
+            raise _NoDomain("no domain")
+
+    host = _Host({})
+    host.doms["vm1"] = Leaving(1, persistent=True)
+    mover = BatchMover(_Module([{"domain": "vm1", "destination": "hv2"}]), connections=_Fleet(host, _Host({})))
+    mover.sconn = host
+    assert mover._source_state_when_free("vm1") == "absent"
