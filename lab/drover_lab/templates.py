@@ -62,5 +62,9 @@ Host hv* {net}.*
     UserKnownHostsFile /dev/null
     StrictHostKeyChecking no
     ConnectTimeout 5
+    # A peer whose link died leaves an SSH session silent; libvirt's keepalive does not cover a
+    # connection still being opened (a migration's peer-to-peer connection), so SSH gives up itself.
+    ServerAliveInterval 2
+    ServerAliveCountMax 3
     LogLevel ERROR
 """
