@@ -423,6 +423,10 @@ class BatchMover:
         attempt = {"destination": dest_name, "status": "planned", "error": None, "location": "source",
                    "metrics": {}, "started_at": None, "finished_at": None, "wall_ms": 0, "warnings": []}
         try:
+            if not presence(self.sconn, task["name"], self.lv)["exists"]:
+                # Gone since the plan: said as a real run would say it.
+                self._moved_by_another(task, attempt)
+                return self._result(task, attempt, tries=[attempt])
             if task["method"] == "live":
                 self._live_migration(task, uri, attempt["warnings"]).run(True)
             else:

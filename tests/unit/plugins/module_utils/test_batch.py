@@ -280,7 +280,8 @@ def test_a_live_move_gets_the_batch_options_for_its_domain_and_destination(monke
 
     monkeypatch.setattr("ansible_collections.drover.libvirt.plugins.module_utils._batch.LiveMigration", Recorded)
     module = _Module([{"domain": "vm1", "destination": "hv2", "copy_storage": True}], bandwidth=50, timeout=90)
-    [result] = BatchMover(module, connections=_Fleet(_Host({}), _Host({}))).run(True)["results"]
+    fleet = _Fleet(_Host({"vm1": _Dom(1, persistent=True)}), _Host({}))
+    [result] = BatchMover(module, connections=fleet).run(True)["results"]
     assert result["status"] == "planned" and result["warnings"] == []
     [opts] = seen
     assert (opts.name, opts.dest_uri, opts.source_uri) == ("vm1", "qemu+tls://hv2/system", "qemu:///system")
@@ -408,3 +409,10 @@ def test_a_domain_that_leaves_while_its_job_is_asked_about_is_found_gone(monkeyp
     mover = BatchMover(_Module([{"domain": "vm1", "destination": "hv2"}]), connections=_Fleet(host, _Host({})))
     mover.sconn = host
     assert mover._source_state_when_free("vm1") == "absent"
+
+
+def test_check_mode_says_unchanged_for_a_domain_another_hand_moved():
+    module = _Module([{"domain": "vm1", "destination": "hv2", "alternates": ["hv3"]}])
+    fleet = _Fleet(_Host({}), _Host({}), _Host({"vm1": _Dom(1, persistent=True)}))
+    [result] = BatchMover(module, connections=fleet).run(True)["results"]
+    assert result["status"] == "unchanged" and result["to"] == "hv3"
