@@ -43,8 +43,8 @@ attributes:
     description: The action plugin does all the work on the controller.
 notes:
   - Running this module by itself (not as the action) fails; it holds the documentation.
-seealso:
-  - role: drover.libvirt.evacuate
+  - The roles P(drover.libvirt.evacuate#role), P(drover.libvirt.preflight#role), P(drover.libvirt.rolling#role)
+    and P(drover.libvirt.restore#role) write their reports with it.
 """
 
 EXAMPLES = r"""
