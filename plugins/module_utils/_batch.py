@@ -17,7 +17,7 @@ import datetime
 import threading
 import time
 
-from ansible_collections.drover.libvirt.plugins.module_utils._claim_store import new_run_id, room_claimed
+from ansible_collections.drover.libvirt.plugins.module_utils._claim_store import ClaimStore, new_run_id, room_claimed
 from ansible_collections.drover.libvirt.plugins.module_utils._cold_move import DefinitionMove, shut_down
 from ansible_collections.drover.libvirt.plugins.module_utils._domain_presence import presence
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
@@ -139,6 +139,7 @@ class BatchMover:
 
     # ------------------------------------------------------------------ scheduling
     def run(self, check_mode):
+        self.check_mode = check_mode
         started = time.monotonic()
         self.sconn = self.connections.connect(self.module.params["uri"], "source")
         self.source = self.module.params["source_name"] or self.sconn.getHostname()
@@ -256,7 +257,11 @@ class BatchMover:
             attempt["was"] = None
         if attempt["was"] == "absent":
             # Another hand moved it since the plan (a run whose controller died left its job going).
-            self._moved_by_another(task, attempt)
+            try:
+                self._moved_by_another(task, attempt)
+            except Exception as exc:  # pylint: disable=broad-except
+                # The worker must end with a result, or the schedule waits for it for ever.
+                attempt.update(status="failed", location="unknown", error="internal error: %r" % (exc,))
             attempt["wall_ms"] = int((time.monotonic() - t0) * 1000)
             attempt["finished_at"] = now_iso()
             return attempt
@@ -338,6 +343,12 @@ class BatchMover:
             if there["persistent"] and (there["active"] or task["method"] == "define"):
                 attempt.update(status="unchanged", destination=dest_name, location="destination",
                                landed={"ok": True, "source": "absent", "destination": there["state"]})
+                if there["active"] and not self.check_mode:
+                    # The run that moved it may have been cut off before giving back its room there.
+                    try:
+                        ClaimStore(self.connections.connect(uri, "destination"), self.lv).release_arrived(there["uuid"])
+                    except (self.lv.libvirtError, DroverError):
+                        pass  # its claims expire by themselves
                 attempt["warnings"].append("%s left %s before its move began (another run or a hand moved it); it is %s "
                                            "and persistent on %s" % (task["name"], self.source, there["state"],
                                                                      dest_name))

@@ -234,16 +234,20 @@ class ClaimStore:
         except self.lv.libvirtError:
             return False
         removed = self._delete(pool, claim.name)
-        # A domain active here counts itself: a claim for it that an earlier run could not release
-        # (its destination was unreachable then) holds nothing any more and goes too.
-        try:
-            arrived = self.conn.lookupByUUIDString(claim.uuid).isActive()
-            left = [c for c in self.claims(pool) if c.uuid == claim.uuid and c.name != claim.name] if arrived else []
-        except self.lv.libvirtError:
-            left = []
-        for other in left:
-            self._delete(pool, other.name)
+        self.release_arrived(claim.uuid, pool)
         return removed
+
+    def release_arrived(self, uuid, pool=None):
+        """Claims for domain `uuid` once it is active here: it counts itself, so a claim for it that an earlier
+        run could not release (its destination was unreachable then) holds nothing any more. The names removed."""
+        try:
+            pool = pool or self.conn.storagePoolLookupByName(STATE_POOL)
+            if not self.conn.lookupByUUIDString(uuid).isActive():
+                return []
+            left = [c.name for c in self.claims(pool) if c.uuid == uuid]
+        except self.lv.libvirtError:
+            return []
+        return [name for name in left if self._delete(pool, name)]
 
 
 def new_run_id():

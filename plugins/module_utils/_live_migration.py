@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from urllib.parse import urlsplit
 
-from ansible_collections.drover.libvirt.plugins.module_utils._claim_store import room_claimed
+from ansible_collections.drover.libvirt.plugins.module_utils._claim_store import ClaimStore, room_claimed
 from ansible_collections.drover.libvirt.plugins.module_utils._convergence import (
     ConvergencePolicy,
     completion_timeout,
@@ -123,8 +123,12 @@ class LiveMigration:
                                            ", persistent there" if self.persist else "")
         result["diff"]["after"] = after
         if plan["action"] == "none":
-            if plan["cleanup"] and not check_mode:
-                self._cleanup(plan["cleanup"])
+            if not check_mode:
+                if plan["cleanup"]:
+                    self._cleanup(plan["cleanup"])
+                if dst["active"]:
+                    # Already there: a claim an earlier, cut-off run left for it on this host holds nothing.
+                    ClaimStore(self.dconn, self.lv).release_arrived(dst["uuid"])
             return result
         dom = self.sconn.lookupByName(self.name)
         storage, todo = self._plan_storage(dom, result)

@@ -198,6 +198,11 @@ class _Dom:
 class _Host(_Conn):
     def __init__(self, doms):
         self.doms = doms
+        self.claim_lookups = 0
+
+    def storagePoolLookupByName(self, name):  # noqa: N802
+        self.claim_lookups += 1
+        raise _NoDomain("no claims pool")  # no run ever claimed room here
 
     def lookupByName(self, name):  # noqa: N802
         if name not in self.doms:
@@ -372,6 +377,7 @@ def test_a_domain_moved_by_another_hand_since_the_plan_is_reported_where_it_runs
     fleet = _Fleet(_Host({}), _Host({}), _Host({"vm1": _Dom(1, persistent=True)}))
     [result] = BatchMover(module, connections=fleet).run(False)["results"]
     assert result["status"] == "unchanged" and result["to"] == "hv3" and result["location"] == "destination"
+    assert fleet.hosts["qemu+tls://hv3/system"].claim_lookups == 1  # claims left for it there are looked for
     assert "vm1 left hv1 before its move began" in result["warnings"][0] and "persistent on hv3" in result["warnings"][0]
 
 
@@ -416,3 +422,4 @@ def test_check_mode_says_unchanged_for_a_domain_another_hand_moved():
     fleet = _Fleet(_Host({}), _Host({}), _Host({"vm1": _Dom(1, persistent=True)}))
     [result] = BatchMover(module, connections=fleet).run(True)["results"]
     assert result["status"] == "unchanged" and result["to"] == "hv3"
+    assert fleet.hosts["qemu+tls://hv3/system"].claim_lookups == 0  # check mode removes nothing

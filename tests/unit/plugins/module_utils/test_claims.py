@@ -265,6 +265,16 @@ def test_a_claim_an_earlier_run_could_not_release_goes_when_its_domain_has_arriv
     assert _store(daemon).release(again) and daemon.volumes == {}
 
 
+def test_a_domain_found_already_there_takes_back_a_cut_off_run_s_claim_for_it():
+    daemon = FakeDaemon(total_kib=4 * GIB, cpus=2)
+    left = new_claim("run-dead", U1, GIB, 1, now=1000)
+    other = new_claim("run-other", U2, GIB, 1, now=1000)
+    assert _store(daemon).claim(left, LIMITS)["granted"] and _store(daemon).claim(other, LIMITS)["granted"]
+    assert _store(daemon).release_arrived(U1) == []  # not here yet: the claim still holds its room
+    daemon.domains.append((U1, GIB, 1))  # the cut-off run's move landed after all
+    assert _store(daemon).release_arrived(U1) == [left.name] and list(daemon.volumes) == [other.name]
+
+
 def test_release_before_arrival_leaves_other_runs_claims():
     daemon = FakeDaemon(total_kib=4 * GIB, cpus=2)
     other = new_claim("run-other", U1, GIB, 1, now=1000)
