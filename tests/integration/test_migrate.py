@@ -75,6 +75,19 @@ def test_rerun_is_ok_without_change():
     assert fleet_snapshot() == before
 
 
+def test_the_playbook_again_finishes_a_move_that_left_its_source_definition():
+    """Running on its destination, still defined (shut off) on its old host, as a move that finished after
+    its run was cut off leaves it: the same playbook again removes that definition and moves nothing."""
+    before = heartbeat("hv1", "vm1")
+    assert lab("guest", "vm1", "--host", "hv3", "--define-copy-from", "hv1", check=False).returncode == 0
+    assert placement("vm1")["hv3"] == {"active": False, "persistent": True, "state": libvirt.VIR_DOMAIN_SHUTOFF}
+    proc = playbook("playbooks/migrate.yml", {"drover_vm": "vm1", "drover_to": "hv1"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "vm1 already runs on hv1; finished an earlier move: undefine_source on hv3" in proc.stdout, proc.stdout
+    assert_runs_only_on("vm1", "hv1")
+    wait_heartbeat_after("hv1", "vm1", before)
+
+
 def test_check_mode_predicts_and_moves_nothing():
     before, beat = fleet_snapshot(), heartbeat("hv1", "vm1")
     result = migrate("hv1", check=True, name="vm1", dest="hv2")
