@@ -85,6 +85,9 @@ def test_the_playbook_again_finishes_a_move_that_left_its_source_definition():
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "vm1 already runs on hv1; finished an earlier move: undefine_source on hv3" in proc.stdout, proc.stdout
     assert_runs_only_on("vm1", "hv1")
+    proc = playbook("playbooks/migrate.yml", {"drover_vm": "vm1", "drover_to": "hv1"})
+    assert proc.returncode == 0 and "vm1 already runs on hv1; nothing moved" in proc.stdout, proc.stdout + proc.stderr
+    assert_runs_only_on("vm1", "hv1")
     wait_heartbeat_after("hv1", "vm1", before)
 
 
