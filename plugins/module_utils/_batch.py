@@ -353,10 +353,11 @@ class BatchMover:
                                            "and persistent on %s" % (task["name"], self.source, there["state"],
                                                                      dest_name))
                 return
+        where = " and is on none of its destinations (%s)" % ", ".join(n for n, _u in task["planned"]) \
+            if task["planned"] else ""
         attempt.update(status="failed", location="unknown",
-                       error="%s is no longer on %s and is on none of its destinations (%s): moved or removed by another "
-                             "hand since the plan" % (task["name"], self.source,
-                                                      ", ".join(n for n, _u in task["planned"])))
+                       error="%s is no longer on %s%s: moved or removed by another hand since the plan"
+                             % (task["name"], self.source, where))
 
     def _record_origin(self, task, dest_name):
         """Before a domain leaves, record on it the home it leaves (record_origin); the record before."""

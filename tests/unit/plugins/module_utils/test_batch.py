@@ -423,3 +423,10 @@ def test_check_mode_says_unchanged_for_a_domain_another_hand_moved():
     [result] = BatchMover(module, connections=fleet).run(True)["results"]
     assert result["status"] == "unchanged" and result["to"] == "hv3"
     assert fleet.hosts["qemu+tls://hv3/system"].claim_lookups == 0  # check mode removes nothing
+
+
+def test_a_domain_to_shut_down_that_is_gone_says_so_without_destinations():
+    module = _Module([{"domain": "vm1", "method": "shutdown"}])
+    [result] = BatchMover(module, connections=_Fleet(_Host({}), _Host({}))).run(False)["results"]
+    assert result["status"] == "failed" and result["location"] == "unknown"
+    assert result["error"] == "vm1 is no longer on hv1: moved or removed by another hand since the plan"
