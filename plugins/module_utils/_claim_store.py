@@ -44,6 +44,8 @@ STATE_POOL = "drover-state"
 STATE_DIR = "/var/lib/libvirt/drover"
 _ATTEMPTS = 5
 _READ_LIMIT = 64 * 1024
+# Live claims whose files a remote read opens (each is one download); a host rarely holds more.
+_BODIES_READ = 32
 
 
 def _pool_xml(path):
@@ -296,8 +298,9 @@ def room_claimed(dconn, libvirt, dom, settings, dest_name, source, check_mode=Fa
                 pass  # the destination went away: the claim expires by itself, or goes when its domain arrives
 
 
-def remote_claims(conn, libvirt, now=None, pool=None):
-    """The claims on a host read through its libvirt daemon (figures only, from the names).
+def remote_claims(conn, libvirt, now=None, pool=None, bodies=_BODIES_READ):
+    """The claims on a host read through its libvirt daemon: figures from the names, and for the first
+    `bodies` live claims who and what from their files too (the source a stale claim is judged by).
 
     pool: the state pool when the caller opened it (it is refreshed here); else it is looked up
     and a host without one has no claims.
@@ -309,7 +312,58 @@ def remote_claims(conn, libvirt, now=None, pool=None):
         claims = ClaimStore(conn, libvirt).claims(pool) if pool.isActive() else []
     except libvirt.libvirtError:
         return []
-    return [dict(c.record(), live=c.is_live(now, CLOCK_GRACE_S)) for c in claims]
+    out = []
+    for claim in claims:
+        live = claim.is_live(now, CLOCK_GRACE_S)
+        if live and bodies > 0:
+            bodies -= 1
+            claim = with_record(claim, _claim_body(conn, libvirt, pool, claim.name))
+        out.append(dict(claim.record(), live=live))
+    return out
+
+
+def _claim_body(conn, libvirt, pool, name):
+    """A claim file's JSON record, or None when it is gone or unreadable (the name still counts)."""
+    try:
+        return json.loads(download(conn, libvirt, pool.storageVolLookupByName(name), limit=4096).decode("utf-8"))
+    except (libvirt.libvirtError, DroverError, ValueError):
+        return None
+
+
+def remove_local_claims(names, expired=False, check_mode=False, path=STATE_DIR, now=None):
+    """Remove claim files of this host by name (and every expired one with `expired`): (removed, absent).
+
+    Only names that parse as claims are touched, so no other file of the directory can be named.
+    """
+    now = time.time() if now is None else now
+    for name in names:
+        if parse_name(name) is None:
+            raise DroverError("%r is not the name of a capacity claim (drover-claim_EXPIRES_VCPUS_KIB_RUN_UUID.json)"
+                              % (name,))
+    wanted = list(dict.fromkeys(names))
+    if expired:
+        try:
+            present = sorted(os.listdir(path))
+        except FileNotFoundError:
+            present = []
+        wanted += [n for n in present if n not in wanted and parse_name(n) is not None
+                   and not parse_name(n).is_live(now, CLOCK_GRACE_S)]
+    removed, absent = [], []
+    for name in wanted:
+        target = os.path.join(path, name)
+        if not os.path.lexists(target):
+            absent.append(name)
+            continue
+        if not check_mode:
+            try:
+                os.unlink(target)  # a symbolic link planted there is removed itself, never followed
+            except FileNotFoundError:
+                absent.append(name)
+                continue
+            except OSError as exc:
+                raise DroverError("cannot remove the capacity claim %s: %s" % (target, exc.strerror))
+        removed.append(name)
+    return removed, absent
 
 
 def read_local_claims(path=STATE_DIR, now=None):

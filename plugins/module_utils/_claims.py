@@ -170,3 +170,50 @@ def held_by_others(claims, now, run_id, present_uuids=(), grace=CLOCK_GRACE_S):
     others = counted([c for c in claims if c.run_id != run_id], now, present_uuids, grace=grace)
     return {"memory_kib": sum(c.memory_kib for c in others), "vcpus": sum(c.vcpus for c in others),
             "claims": len(others)}
+
+
+def _domains_by_host(fleet):
+    """{host: ({uuids of active domains}, {uuids of every domain})} for the hosts whose domains were read."""
+    out = {}
+    for host, facts in fleet.items():
+        doms = facts.get("domains") if isinstance(facts, dict) else None
+        if not isinstance(doms, list):
+            continue
+        uuids = [(d["uuid"], d.get("active")) for d in doms if isinstance(d, dict) and isinstance(d.get("uuid"), str)]
+        every = {u for u, _ in uuids}
+        active = {u for u, on in uuids if on}
+        out[host] = (active, every)
+    return out
+
+
+def stale_claims(fleet):
+    """The live claims that hold room for a move that is over: {host: [{name, domain, uuid, run_id, why}]}.
+
+    fleet: {host: hypervisor_info result}. A live claim on host H for domain U is stale when
+      - U is active on H: it arrived (or is arriving) and counts there through its own memory; or
+      - the claim names its source S, S was read, and S defines no domain U any more: the move it held
+        room for cannot start, and U runs wherever that move (or a later one) put it.
+    A claim whose source is unknown or was not read stays: it may belong to a move about to start.
+    """
+    read = _domains_by_host(fleet)
+    out = {}
+    for host in sorted(fleet):
+        hv = fleet[host].get("hypervisor") if isinstance(fleet[host], dict) else None
+        claims = hv.get("claims") if isinstance(hv, dict) else None
+        if host not in read or not isinstance(claims, list):
+            continue
+        for claim in claims:
+            if not isinstance(claim, dict) or claim.get("live") is False or not claim.get("name"):
+                continue
+            uuid, source = claim.get("uuid"), claim.get("source") or ""
+            if not isinstance(uuid, str) or not isinstance(source, str):
+                continue  # malformed: the planner's reading of the claims says so by name
+            why = None
+            if uuid in read[host][0]:
+                why = "its domain is active here"
+            elif source and source != host and source in read and uuid not in read[source][1]:
+                why = "its domain is no longer on %s, the source it was claimed from" % source
+            if why:
+                out.setdefault(host, []).append({"name": claim["name"], "domain": claim.get("domain") or "",
+                                                 "uuid": uuid, "run_id": claim.get("run_id") or "", "why": why})
+    return out

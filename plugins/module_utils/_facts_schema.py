@@ -143,7 +143,7 @@ def read_capacity(host, facts):
 
 
 def read_claims(host, facts):
-    """The live capacity claims of `hypervisor.claims`: [{run_id, uuid, memory_kib, vcpus}]; [] when absent.
+    """The live capacity claims of `hypervisor.claims`: [{run_id, uuid, name, memory_kib, vcpus}]; [] when absent.
 
     Expired claims (live false) are left out: they hold no room.
     """
@@ -158,7 +158,8 @@ def read_claims(host, facts):
         if field(at, claim, "live", (bool,), default=True) is False:
             continue
         entry = {"run_id": str(field(at, claim, "run_id", (str,), required=True)),
-                 "uuid": str(field(at, claim, "uuid", (str,), required=True))}
+                 "uuid": str(field(at, claim, "uuid", (str,), required=True)),
+                 "name": str(claim.get("name") or "")}
         for key in ("memory_kib", "vcpus"):
             entry[key] = int(field(at, claim, key, (int, float), required=True))
         out.append(entry)

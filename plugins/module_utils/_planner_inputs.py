@@ -14,6 +14,7 @@ from collections.abc import Mapping
 
 from ansible.module_utils.parsing.convert_bool import boolean
 
+from ansible_collections.drover.libvirt.plugins.module_utils._claims import stale_claims
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
 from ansible_collections.drover.libvirt.plugins.module_utils._facts_schema import (
     field,
@@ -204,6 +205,8 @@ def read_fleet(fleet, drained, c):
     """Hosts and domains from {inventory host: hypervisor_info result}; domains of drained hosts in full."""
     anti_groups, affinity_groups = _memberships(c["anti_affinity"]), _memberships(c["affinity"])
     hosts, domains = {}, []
+    # Claims for moves that are over hold nothing (the evacuate role removes them too).
+    stale = {claim["name"] for held in stale_claims(fleet).values() for claim in held}
     for name in sorted(fleet):
         capacity = read_capacity(name, fleet[name])
         doms = [_domain(name, facts, anti_groups, affinity_groups, name in drained)
@@ -216,7 +219,7 @@ def read_fleet(fleet, drained, c):
         if allocated is None:
             allocated = sum(d.vcpus for d in doms if d.active)
         # Room other runs have claimed here, for domains not active here yet (those count above).
-        held = _held_by_other_runs(read_claims(name, fleet[name]), c["run_id"],
+        held = _held_by_other_runs([cl for cl in read_claims(name, fleet[name]) if cl["name"] not in stale], c["run_id"],
                                    {d.uuid for d in doms if d.active})
         committed += held["memory_kib"]
         allocated += held["vcpus"]

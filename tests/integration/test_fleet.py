@@ -272,8 +272,9 @@ import libvirt
 from ansible_collections.drover.libvirt.plugins.module_utils._claim_store import ClaimStore
 from ansible_collections.drover.libvirt.plugins.module_utils._claims import new_claim
 conn = libvirt.open(sys.argv[2])
-claim = new_claim("killed-run", "00000000-0000-0000-0000-0000000000aa", 1024, int(sys.argv[3]), time.time(), ttl=5,
-                  domain="someone-elses-vm", owner="a run that will be killed")
+source, ttl = (sys.argv[4], 600) if len(sys.argv) > 4 else ("", 5)
+claim = new_claim("killed-run", "00000000-0000-0000-0000-0000000000aa", 1024, int(sys.argv[3]), time.time(), ttl=ttl,
+                  domain="someone-elses-vm", owner="a run that will be killed", source=source)
 out = ClaimStore(conn, libvirt).claim(claim, {"memory_headroom_pct": 10, "reserved_memory_mib": 1024, "vcpu_ratio": 4.0})
 print("granted" if out["granted"] else out["reason"], flush=True)
 time.sleep(3600)
@@ -306,6 +307,37 @@ def test_a_claim_left_by_a_killed_run_blocks_until_it_expires(tmp_path):
     assert [(r["name"], r["status"], r["to"]) for r in report(str(moved))["results"]] == [("f1", "migrated", "hv2")]
     assert_runs_only_on("f1", "hv2")
     assert claims_on("hv2") == [], "the expired claim was cleaned by the run that claimed next"
+
+
+def test_a_claim_for_a_move_that_is_over_is_released_by_the_next_run(tmp_path):
+    # A run cut off from hv2 left a claim for a domain that no longer is on the source it named (hv1): it holds
+    # every vCPU of hv2 for ten minutes unless the next run sees that the move it was for is over.
+    guests("hv1", ["f2"], vcpus=1)
+    inventory = tmp_path / "pair.yml"
+    inventory.write_text("all:\n  children:\n    pair: {hosts: {hv1: {}, hv2: {}}}\n")
+    claimer = subprocess.Popen([sys.executable, "-c", CLAIMER, os.path.join(ROOT, "build"), uri("hv2"),
+                                str(VCPU_LIMIT), "hv1"], text=True, stdout=subprocess.PIPE)
+    assert claimer.stdout.readline().strip() == "granted"
+    claimer.send_signal(signal.SIGKILL)
+    claimer.wait()
+    left = claims_on("hv2")
+    assert len(left) == 1
+    planned = tmp_path / "planned"
+    planned.mkdir()
+    check = start_evacuation("hv1", str(planned), str(inventory), check=True, drover_hosts="pair",
+                             evacuate_group="pair")
+    output = check.communicate(timeout=600)[0]
+    assert check.returncode == 0, output[-3000:]
+    assert "Release the claims that hold room for moves that are over" in output and "hv2: someone-elses-vm" in output
+    assert claims_on("hv2") == left, "check mode removes nothing"
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    proc = start_evacuation("hv1", str(moved), str(inventory), drover_hosts="pair", evacuate_group="pair")
+    output = proc.communicate(timeout=600)[0]
+    assert proc.returncode == 0, output[-3000:]
+    assert [(r["name"], r["status"], r["to"]) for r in report(str(moved))["results"]] == [("f2", "migrated", "hv2")]
+    assert_runs_only_on("f2", "hv2")
+    assert claims_on("hv2") == [], "the stale claim was released, and the run's own claim after its move"
 
 
 def test_two_hosts_drained_in_one_run_drain_at_once_within_the_caps(tmp_path):

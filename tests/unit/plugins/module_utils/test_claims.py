@@ -454,3 +454,50 @@ def test_a_claim_written_then_cut_off_by_an_error_is_taken_back():
     with pytest.raises(FakeError):
         store.claim(new_claim("run-a", U1, GIB, 1, now=1000), LIMITS)
     assert daemon.volumes == {}
+
+
+def test_a_remote_read_carries_the_source_of_live_claims_from_their_files():
+    daemon = FakeDaemon(total_kib=4 * GIB, cpus=2)
+    live = new_claim("run-a", U1, GIB, 1, now=time.time(), domain="web1", source="hv1")
+    old = new_claim("run-b", U2, GIB, 1, now=1000, domain="db1", source="hv3")
+    _store(daemon).claim(live, LIMITS)
+    daemon.volumes[live.name] = json.dumps(live.record()).encode()
+    daemon.volumes[old.name] = json.dumps(old.record()).encode()
+    claims = {c["name"]: c for c in host_state(FakeConn(daemon), FakeLibvirt, local=False)["claims"]}
+    assert (claims[live.name]["source"], claims[live.name]["domain"], claims[live.name]["live"]) == ("hv1", "web1", True)
+    assert (claims[old.name]["source"], claims[old.name]["live"]) == ("", False)  # expired: its name is enough
+
+
+def test_named_and_expired_claims_are_removed_and_nothing_else(tmp_path):
+    live = new_claim("run-a", U1, GIB, 1, now=time.time())
+    other = new_claim("run-b", U2, GIB, 1, now=time.time())
+    expired = new_claim("run-c", U3, GIB, 1, now=1000)
+    for claim in (live, other, expired):
+        (tmp_path / claim.name).write_text("{}")
+    (tmp_path / "maintenance.json").write_text("{}")
+    gone = new_claim("run-d", U1, GIB, 1, now=time.time()).name
+    assert store_mod.remove_local_claims([live.name, gone], expired=True, check_mode=True, path=str(tmp_path)) == \
+        ([live.name, expired.name], [gone])
+    assert len(os.listdir(tmp_path)) == 4  # check mode removes nothing
+    assert store_mod.remove_local_claims([live.name, gone], expired=True, path=str(tmp_path)) == \
+        ([live.name, expired.name], [gone])
+    assert sorted(os.listdir(tmp_path)) == sorted([other.name, "maintenance.json"])
+
+
+@pytest.mark.parametrize("name", ["maintenance.json", "../../etc/passwd", "drover-claim_1_2_3_run_x.json", ""])
+def test_only_claim_names_can_be_removed(tmp_path, name):
+    (tmp_path / "maintenance.json").write_text("{}")
+    with pytest.raises(DroverError, match="is not the name of a capacity claim"):
+        store_mod.remove_local_claims([name], path=str(tmp_path))
+    assert os.listdir(tmp_path) == ["maintenance.json"]
+
+
+def test_a_planted_link_at_a_claim_path_is_removed_not_followed(tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_text("keep")
+    state = tmp_path / "state"
+    state.mkdir()
+    name = new_claim("run-a", U1, GIB, 1, now=time.time()).name
+    os.symlink(str(victim), str(state / name))
+    assert store_mod.remove_local_claims([name], path=str(state)) == ([name], [])
+    assert victim.read_text() == "keep" and os.listdir(state) == []

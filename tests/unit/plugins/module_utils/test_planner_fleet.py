@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from ansible_collections.drover.libvirt.plugins.module_utils._claims import stale_claims
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
 from ansible_collections.drover.libvirt.plugins.module_utils._planner import plan_evacuation
 
@@ -70,3 +71,35 @@ def test_two_drained_hosts_drain_at_once_within_the_global_cap():
     assert sorted(m["source"] for m in first) == ["hv1", "hv2"]  # one from each, at once
     assert len({m["destination"] for m in first}) == 2  # and never two into one destination
     assert len(plan["waves"]) == 2
+
+
+def _sourced(run, n, source, name):
+    return dict(_claim(run, n), source=source, name=name, domain="d%d" % n)
+
+
+def test_claims_for_moves_that_are_over_hold_no_room_and_are_listed_stale():
+    # Three claims of 2 vCPUs on hv2 from a run cut off there: d10 and d11 left hv3 (their moves are over),
+    # d12 is still on hv3 (its move may be about to start), d13's source was not read.
+    hv3 = _host([dict(_dom("d12", 12), active=False)])
+    hv3["hypervisor"]["maintenance"] = {"state": "maintenance"}  # not a destination
+    claims = [_sourced("dead", 10, "hv3", "c10"), _sourced("dead", 11, "hv3", "c11"),
+              _sourced("dead", 12, "hv3", "c12"), _sourced("dead", 13, "hv9", "c13")]
+    fleet = dict(_fleet(claims), hv3=hv3)
+    stale = stale_claims(fleet)
+    assert list(stale) == ["hv2"] and [c["name"] for c in stale["hv2"]] == ["c10", "c11"]
+    assert stale["hv2"][0]["why"] == "its domain is no longer on hv3, the source it was claimed from"
+    # 4 of hv2's 8 vCPUs stay claimed (d12, d13): room for both of hv1's domains of 2 vCPUs.
+    plan = plan_evacuation(fleet, ["hv1"], constraints={"run_id": "mine"})
+    assert sorted(m["domain"] for m in plan["moves"]) == ["a", "b"]
+    # The same claims with their source unknown all hold room: one domain placed.
+    unknown = dict(_fleet([dict(c, source="") for c in claims[:3]]), hv3=hv3)
+    assert stale_claims(unknown) == {}
+    assert len(plan_evacuation(unknown, ["hv1"], constraints={"run_id": "mine"})["moves"]) == 1
+
+
+def test_a_claim_whose_domain_arrived_is_stale_and_expired_or_malformed_ones_are_not_listed():
+    fleet = {"hv1": _host([_dom("a", 1)]),
+             "hv2": _host([_dom("c", 3)], claims=[_sourced("r", 3, "hv1", "arrived"),
+                                                   dict(_sourced("r", 4, "hv1", "expired"), live=False),
+                                                   dict(_sourced("r", 5, "hv1", "odd"), uuid=["x"]), "junk"])}
+    assert [(c["name"], c["why"]) for c in stale_claims(fleet)["hv2"]] == [("arrived", "its domain is active here")]

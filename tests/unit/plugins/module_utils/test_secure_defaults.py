@@ -56,9 +56,10 @@ def test_every_option_that_could_carry_a_secret_has_no_log(name):
             assert option.get("no_log") is True, "%s: %s" % (name, option_name)
 
 
-# host_maintenance and report_files open no connection; move_progress runs move_domains with the
-# options it is given, and move_domains refuses plain TCP itself.
-@pytest.mark.parametrize("name", [m for m in MODULES if m not in ("host_maintenance", "move_progress", "report_files")])
+# host_maintenance, release_claims and report_files open no connection; move_progress runs move_domains
+# with the options it is given, and move_domains refuses plain TCP itself.
+@pytest.mark.parametrize("name", [m for m in MODULES
+                                  if m not in ("host_maintenance", "move_progress", "release_claims", "report_files")])
 def test_every_libvirt_module_refuses_insecure_transport_by_default(name):
     spec = module_spec(name)
     assert spec["allow_insecure_transport"] == {"type": "bool", "default": False}
