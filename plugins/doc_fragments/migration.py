@@ -38,6 +38,11 @@ options:
         and switches to post-copy when remaining bytes stop falling for C(stall_window) seconds after the
         last step, or at the timeout. The default; needs QEMU post-copy support (userfaultfd) on the
         destination.
+      - V(auto) decides per guest from its own dirty rate against the rate its move gets (its share of the link),
+        both measured by QEMU during the first pass. When the guest dirties less than half of what is sent,
+        pre-copy converges and runs as in V(balanced) but without throttling the guest; at half or more
+        (C(postcopy_dirty_ratio)) it switches to post-copy as soon as the first pass is sent, so each
+        remaining page crosses once and the move takes about one pass. Needs post-copy support as V(balanced).
       - V(minimal_downtime) steps the downtime from 50 to 300 ms, throttles, and aborts at the timeout.
         For guests where a longer pause is worse than staying put.
       - V(postcopy) switches to post-copy as soon as the first full pass of memory is sent; bounded
@@ -47,7 +52,7 @@ options:
       - V(none) does nothing but abort at the timeout, like a plain C(virsh migrate --timeout).
       - Once a migration is in post-copy it is never aborted or paused, since the guest lives on both hosts.
     type: str
-    choices: [balanced, minimal_downtime, postcopy, suspend_if_needed, none]
+    choices: [balanced, auto, minimal_downtime, postcopy, suspend_if_needed, none]
     default: balanced
   convergence_knobs:
     description:
@@ -61,7 +66,8 @@ options:
       - C(on_timeout) (abort, postcopy, pause); C(pause_grace) aborts (and resumes the guest) when a
         paused or post-copy-requested migration is still not done that long after.
       - C(auto_converge), C(auto_converge_initial), C(auto_converge_increment) (percent, libvirt 2.0+);
-        C(postcopy) (allow the switch), C(postcopy_after_first_pass), C(postcopy_bandwidth) (MiB/s,
+        C(postcopy) (allow the switch), C(postcopy_after_first_pass), C(postcopy_dirty_ratio) (after the first
+        pass, switch once the dirty rate reaches this share of the rate sent; 0 is off), C(postcopy_bandwidth) (MiB/s,
         libvirt 5.1+); C(parallel_connections) (multifd, libvirt 5.2+); C(compression) (list of
         xbzrle, mt, zlib, zstd).
     type: dict

@@ -42,6 +42,7 @@ KNOB_DEFAULTS = {
     "auto_converge_increment": 10,
     "postcopy": True,             # allow switching to post-copy (set at start, used only if needed)
     "postcopy_after_first_pass": False,
+    "postcopy_dirty_ratio": 0,    # after the first pass: post-copy once the guest dirties this share of the rate sent
     "postcopy_bandwidth": 0,      # MiB/s during post-copy, 0 = no cap
     "pause_grace": 60,            # after pausing the guest, abort if still not done by then
     "parallel_connections": 0,    # 0 = one stream; >= 2 uses multifd
@@ -55,12 +56,16 @@ KNOB_RANGES = {
     "step_interval_per_gib": (0, DAY_S), "min_step_interval": (0, DAY_S), "timeout_per_gib": (0, DAY_S),
     "min_timeout": (0, 7 * DAY_S), "stall_window": (0, DAY_S), "auto_converge_initial": (0, 100),
     "auto_converge_increment": (0, 100), "postcopy_bandwidth": (0, MAX_BANDWIDTH_MIB_S), "pause_grace": (0, DAY_S),
+    "postcopy_dirty_ratio": (0, 100),
 }
 
 # In the order the modules list them (their `convergence` choices come from here).
 PRESETS = {
     # The default: step the downtime, throttle, and finish in post-copy if still not converging.
     "balanced": {},
+    # Each guest by its own dirty rate against the rate its move gets: pre-copy where that converges (no
+    # throttling), post-copy right after the first pass where the guest dirties half or more of what is sent.
+    "auto": {"auto_converge": False, "postcopy_dirty_ratio": 0.5},
     # When a pause is worse than giving up: low downtime, throttle, then abort.
     "minimal_downtime": {"initial_downtime_ms": 50, "max_downtime_ms": 300, "downtime_steps": 6,
                          "postcopy": False, "on_stall": "none", "on_timeout": "abort"},
@@ -124,7 +129,7 @@ def _check(k):
         raise DroverError("stall_ratio must be in (0, 1], got %r" % k["stall_ratio"])
     if k["on_stall"] not in ACTIONS or k["on_timeout"] not in ACTIONS[1:]:
         raise DroverError("on_stall must be one of %s and on_timeout one of %s" % (ACTIONS, ACTIONS[1:]))
-    if "postcopy" in (k["on_stall"], k["on_timeout"]) or k["postcopy_after_first_pass"]:
+    if "postcopy" in (k["on_stall"], k["on_timeout"]) or k["postcopy_after_first_pass"] or k["postcopy_dirty_ratio"]:
         if not k["postcopy"]:
             raise DroverError("a post-copy action is set but postcopy is not allowed (postcopy: false)")
     if k["parallel_connections"] not in (0, 1) and not 2 <= k["parallel_connections"] <= 255:
@@ -218,6 +223,9 @@ class ConvergencePolicy:
         k = self.knobs
         if k["postcopy_after_first_pass"] and sample.get("memory_iterations", 0) >= 2:
             return actions + [("postcopy", None, "first full pass sent")]
+        hot = self._too_hot(sample)
+        if hot:
+            return actions + [("postcopy", None, hot)]
         if t >= self.timeout and not self.timed_out:
             self.timed_out = True
             return actions + self._escalate(t, k["on_timeout"], "ran %.1fs, over the %.0fs completion timeout"
@@ -234,6 +242,23 @@ class ConvergencePolicy:
         if self.timed_out and self.phase == "precopy" and t >= self.timeout + k["pause_grace"]:
             return actions + [("abort", None, "escalation at the timeout did not finish the migration")]
         return actions
+
+    def _too_hot(self, sample):
+        """Why pre-copy will not converge at the rate this move gets, or None (postcopy_dirty_ratio).
+
+        Each later pass resends what the guest dirtied during the one before, so passes shrink only by
+        the ratio of dirty rate to rate sent: at half or more, converging takes many passes and a long
+        pause at the end; post-copy sends each remaining page once. QEMU measures both rates once a
+        pass has ended, and the rate sent is this move's share of the link.
+        """
+        ratio = self.knobs["postcopy_dirty_ratio"]
+        if not ratio or sample.get("memory_iterations", 0) < 2:
+            return None
+        dirty, sent = sample.get("dirty_rate_bps") or 0, sample.get("memory_bandwidth_bps") or 0
+        if not dirty or not sent or dirty < ratio * sent:
+            return None
+        return ("dirtying %.1f MiB/s, %d%% of the %.1f MiB/s sent: pre-copy would not converge"
+                % (dirty / 1048576.0, round(100.0 * dirty / sent), sent / 1048576.0))
 
     def _escalate(self, t, action, reason):
         if action == "pause":

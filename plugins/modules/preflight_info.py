@@ -105,7 +105,7 @@ options:
   convergence:
     description: The convergence preset the migration will use (see M(drover.libvirt.migrate)).
     type: str
-    choices: [balanced, minimal_downtime, postcopy, suspend_if_needed, none]
+    choices: [balanced, auto, minimal_downtime, postcopy, suspend_if_needed, none]
     default: balanced
   dirty_rate_seconds:
     description: Measure each domain's dirty rate for this many seconds first; V(0) assumes no dirtying.

@@ -162,3 +162,32 @@ def test_abort_is_refused_in_postcopy_and_the_migration_finishes(busy_guests):
     assert not final.get("failed"), final
     assert_runs_only_on(name, "hv1")
     wait_heartbeat_after("hv1", name, before)
+
+
+def test_auto_moves_a_hot_guest_in_postcopy_after_one_pass_and_a_cool_one_in_precopy(busy_guests):
+    # Hot: 16 MiB/s dirtied against the 10 MiB/s cap, so pre-copy cannot converge at that rate.
+    name = busy_guests[3]
+    src = [h for h, p in placement(name).items() if p["active"]][0]
+    dst = "hv3" if src != "hv3" else "hv1"
+    before = heartbeat(src, name)
+    result = migrate(src, name=name, dest=dst, bandwidth=CAP_MIB, convergence="auto")
+    assert not result.get("failed"), result
+    switch = [d for d in result["decisions"] if d["action"] == "postcopy"]
+    assert len(switch) == 1 and switch[0]["reason"].endswith("pre-copy would not converge"), result["decisions"]
+    assert switch[0]["iteration"] >= 2 and switch[0]["dirty_rate_bps"] >= 0.5 * switch[0]["bandwidth_bps"]
+    assert result["metrics"]["postcopy"] is True
+    assert not [d for d in result["decisions"] if d["action"] in ("abort", "pause")]
+    assert_runs_only_on(name, dst)
+    wait_heartbeat_after(dst, name, before)
+    print("auto, hot guest: %s; downtime %d ms, duration %d ms" % (
+        switch[0]["reason"], result["metrics"]["downtime_ms"], result["metrics"]["duration_ms"]))
+    # Cool: 1 MiB/s dirtied against the same cap converges in pre-copy, and the guest is never throttled.
+    assert lab("guest", "cool1", "--host", "hv1", "--memory", "96", "--dirty-mb", "1", "--wait",
+               check=False).returncode == 0
+    before = heartbeat("hv1", "cool1")
+    result = migrate("hv1", name="cool1", dest="hv2", bandwidth=CAP_MIB, convergence="auto")
+    assert not result.get("failed"), result
+    assert "postcopy" not in actions(result) and result["metrics"]["postcopy"] is False
+    assert result["convergence"]["knobs"]["auto_converge"] is False
+    assert_runs_only_on("cool1", "hv2")
+    wait_heartbeat_after("hv2", "cool1", before)

@@ -173,3 +173,41 @@ def test_the_knobs_the_lab_tests_use_resolve_unchanged():
                                        "auto_converge": False, "parallel_connections": 4, "compression": ["xbzrle"]})
     assert (knobs["stall_window"], knobs["min_timeout"], knobs["postcopy_bandwidth"]) == (600, 600, 5)
     assert knobs["auto_converge"] is False and knobs["compression"] == ["xbzrle"]
+
+
+MIB = 1024 * 1024
+
+
+def _pass(iteration, dirty_mib_s, sent_mib_s, remaining=64 * MIB):
+    return {"memory_iterations": iteration, "dirty_rate_bps": int(dirty_mib_s * MIB),
+            "memory_bandwidth_bps": int(sent_mib_s * MIB), "data_remaining_bytes": remaining}
+
+
+def test_auto_switches_a_hot_guest_to_postcopy_right_after_the_first_pass():
+    knobs = resolve_knobs("auto")
+    assert (knobs["auto_converge"], knobs["postcopy"], knobs["postcopy_dirty_ratio"]) == (False, True, 0.5)
+    policy = ConvergencePolicy(knobs, 192 * MIB)
+    # During the first pass QEMU has no dirty rate yet: nothing but the first downtime step.
+    assert [a[0] for a in policy.decide(0.5, _pass(1, 0, 5))] == ["set_downtime"]
+    assert all(a[0] == "set_downtime" for a in policy.decide(20, _pass(1, 0, 5)))
+    actions = [a for a in policy.decide(38, _pass(2, 16, 5)) if a[0] != "set_downtime"]
+    assert [a[0] for a in actions] == ["postcopy"]
+    assert actions[0][2] == "dirtying 16.0 MiB/s, 320% of the 5.0 MiB/s sent: pre-copy would not converge"
+
+
+def test_auto_keeps_pre_copy_for_a_guest_that_converges_at_its_share_of_the_link():
+    policy = ConvergencePolicy(resolve_knobs("auto"), 192 * MIB)
+    policy.decide(0.5, _pass(1, 0, 10))
+    for t, iteration in ((10, 2), (12, 3), (13, 4)):
+        assert all(a[0] != "postcopy" for a in policy.decide(t, _pass(iteration, 4.9, 10)))
+    # The same guest while another move takes half the link: 4.9 of 5 MiB/s, no longer converging.
+    assert [a[0] for a in policy.decide(14, _pass(5, 4.9, 5)) if a[0] != "set_downtime"] == ["postcopy"]
+
+
+def test_the_dirty_ratio_is_a_checked_knob_that_needs_postcopy_allowed():
+    assert resolve_knobs("balanced", {"postcopy_dirty_ratio": "0.8"})["postcopy_dirty_ratio"] == 0.8
+    with pytest.raises(DroverError, match="postcopy is not allowed"):
+        resolve_knobs("auto", {"postcopy": False})
+    with pytest.raises(DroverError, match="postcopy_dirty_ratio"):
+        resolve_knobs("auto", {"postcopy_dirty_ratio": -1})
+    assert resolve_knobs("balanced")["postcopy_dirty_ratio"] == 0  # off unless asked for
