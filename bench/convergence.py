@@ -36,8 +36,8 @@ import _lab
 
 GUEST = "cv1"
 DIRTY_MB = 24
-PRESETS = ("balanced", "minimal_downtime", "postcopy", "suspend_if_needed", "none")
-QUICK_PRESETS = ("balanced", "postcopy")
+PRESETS = ("auto", "balanced", "minimal_downtime", "postcopy", "suspend_if_needed", "none")
+QUICK_PRESETS = ("auto", "balanced")
 
 
 def virsh_run(timeout_s):

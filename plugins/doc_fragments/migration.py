@@ -58,7 +58,11 @@ options:
     description:
       - Overrides of single knobs of the preset; unknown knobs are refused. Times are in seconds.
       - C(initial_downtime_ms), C(max_downtime_ms), C(downtime_steps), C(step_interval_per_gib),
-        C(min_step_interval) shape the stepped downtime limit.
+        C(min_step_interval) shape the stepped downtime limit, the pause the guest may see.
+      - C(calibrate_switchover) (default true) gives QEMU each limit minus the switch-over cost (device state,
+        stop and start) learned from the last 8 moves from this host to the same destination - libvirt's
+        measured downtime beyond QEMU's limit - kept in C(/var/lib/libvirt/drover/switchover-DEST.json) on the
+        source; never below 20 ms. C(metrics.estimated_pause_ms) in the result is the pause expected that way.
       - C(timeout_per_gib), C(min_timeout) give the completion timeout when O(timeout) is not set.
       - C(stall_window), C(stall_ratio) detect a stall - the lowest remaining byte count within the
         window stays above C(stall_ratio) of the lowest before it - and C(on_stall) (none, abort,

@@ -15,6 +15,7 @@ from collections import deque
 from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
+from ansible_collections.drover.libvirt.plugins.module_utils._switchover import qemu_limit
 from ansible_collections.drover.libvirt.plugins.module_utils._values import check_ranges
 
 GIB = 1024 ** 3
@@ -43,6 +44,7 @@ KNOB_DEFAULTS = {
     "postcopy": True,             # allow switching to post-copy (set at start, used only if needed)
     "postcopy_after_first_pass": False,
     "postcopy_dirty_ratio": 0,    # after the first pass: post-copy once the guest dirties this share of the rate sent
+    "calibrate_switchover": True,  # give QEMU each limit minus the switch-over cost learned for the host pair
     "postcopy_bandwidth": 0,      # MiB/s during post-copy, 0 = no cap
     "pause_grace": 60,            # after pausing the guest, abort if still not done by then
     "parallel_connections": 0,    # 0 = one stream; >= 2 uses multifd
@@ -159,8 +161,9 @@ def downtime_schedule(knobs, total_bytes):
 class ConvergencePolicy:
     """Decides, at each job sample, which actions the monitor should take."""
 
-    def __init__(self, knobs, total_bytes, timeout=None):
+    def __init__(self, knobs, total_bytes, timeout=None, switchover_ms=0):
         self.knobs = knobs
+        self.switchover_ms = switchover_ms  # what the pause adds to QEMU's limit (_switchover.py)
         self.timeout = timeout or completion_timeout(knobs, total_bytes)
         self.schedule = downtime_schedule(knobs, total_bytes)
         self.next_step = 0
@@ -215,7 +218,13 @@ class ConvergencePolicy:
         if due is not None:
             self.last_step_at = t
         if due is not None and self.phase == "precopy":
-            actions.append(("set_downtime", due[1], "downtime step %d/%d" % (self.next_step, len(self.schedule))))
+            step = "downtime step %d/%d" % (self.next_step, len(self.schedule))
+            if self.switchover_ms:
+                given = qemu_limit(due[1], self.switchover_ms)
+                step += " (%d ms: %d ms to QEMU, %d ms switch-over)" % (due[1], given, self.switchover_ms)
+                actions.append(("set_downtime", given, step))
+            else:
+                actions.append(("set_downtime", due[1], step))
         if self.phase == "paused":
             if t - self.paused_at >= self.knobs["pause_grace"]:
                 return actions + [("abort", None, "still not done %ss after pausing the guest" % self.knobs["pause_grace"])]

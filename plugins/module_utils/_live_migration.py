@@ -45,6 +45,7 @@ from ansible_collections.drover.libvirt.plugins.module_utils._storage import (
     storage_flags,
     without_media,
 )
+from ansible_collections.drover.libvirt.plugins.module_utils._switchover import cost_of, learned, read_costs, record_cost
 from ansible_collections.drover.libvirt.plugins.module_utils._uri import parse_uri
 
 
@@ -167,9 +168,11 @@ class LiveMigration:
         was_running = dom.state()[0] == DOMAIN_RUNNING
         total_bytes = dom.info()[1] * 1024 + storage.bytes_to_copy(dom)  # maximum memory + disks to copy
         timeout = self.options.timeout or completion_timeout(self.knobs, total_bytes)
-        policy = ConvergencePolicy(self.knobs, total_bytes, timeout)
+        self.dest_key = parse_uri(self.dest_uri)["host"]
+        switchover = learned(read_costs(self.dest_key)) if self.knobs["calibrate_switchover"] else 0
+        policy = ConvergencePolicy(self.knobs, total_bytes, timeout, switchover_ms=switchover)
         result["convergence"] = {"preset": self.options.convergence, "knobs": self.knobs,
-                                 "timeout_s": round(timeout, 1),
+                                 "timeout_s": round(timeout, 1), "switchover_ms": switchover,
                                  "downtime_schedule": downtime_schedule(self.knobs, total_bytes)}
         data_host = urlsplit(self.data_uri).hostname if self.data_uri else parse_uri(self.dest_uri)["host"]
         completed = MigrationEvents(self.sconn, dom, self.lv, on_postcopy=lambda: find_data_port(self.name, data_host))
@@ -242,6 +245,17 @@ class LiveMigration:
             result["storage"]["removed_from_source"] = self.storage.remove_source_volumes()
         result["metrics"] = self._metrics(monitor, completed, wall_ms)
         result["metrics"]["postcopy"] = postcopy
+        self._learn_switchover(result, monitor, postcopy)
+
+    def _learn_switchover(self, result, monitor, postcopy):
+        """The pause expected against the one measured, and this pair's switch-over cost for the next move."""
+        limits = [d["value"] for d in monitor.decisions if d["action"] == "set_downtime" and d.get("ok")]
+        metrics = result["metrics"]
+        if not limits or postcopy or monitor.paused_guest or metrics.get("source_of_metrics") == "last_sample":
+            return  # no limit of ours was in force, or the pause was not a pre-copy switch-over
+        metrics["estimated_pause_ms"] = limits[-1] + result["convergence"]["switchover_ms"]
+        if self.knobs["calibrate_switchover"]:
+            record_cost(self.dest_key, cost_of(metrics["downtime_ms"], limits[-1]))
 
     def _fail(self, error, monitor, location, src, dst, was_running, timeout, postcopy):
         """Report a migration that did not land, after making the guest run again where it is."""

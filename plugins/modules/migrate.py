@@ -226,6 +226,13 @@ metrics:
       description: How long the guest was paused (stop-and-copy and resume).
       type: int
       sample: 133
+    estimated_pause_ms:
+      description:
+        - The pause expected when the migration ended in pre-copy - QEMU's downtime limit then in force plus the
+          switch-over cost learned for this destination (see C(calibrate_switchover)) - to set against O(convergence)'s
+          limit and RV(metrics.downtime_ms). Absent after post-copy or a pause.
+      type: int
+      sample: 480
     duration_ms:
       description: Duration of the libvirt migration job.
       type: int
