@@ -149,7 +149,7 @@ class BatchMover:
         else:
             self._schedule()
         results = [self.results[t["name"]] for t in sorted(self.tasks, key=lambda t: t["order"])]
-        return {"changed": any(r["status"] in _DONE.values() for r in results), "results": results,
+        return {"changed": any(r["status"] in _DONE.values() or r["finished"] for r in results), "results": results,
                 "source": self.source, "wall_ms": int((time.monotonic() - started) * 1000),
                 "peak": self.peak}
 
@@ -271,7 +271,12 @@ class BatchMover:
             if task["method"] == "live":
                 out = self._live_migration(task, uri, attempt["warnings"]).run(False)
                 attempt["metrics"] = out.get("metrics", {})
-                attempt["status"] = "migrated" if out["changed"] else "unchanged"
+                # Found already there: at most definitions an earlier move left were finished.
+                attempt["status"] = "migrated" if "metrics" in out else "unchanged"
+                if "metrics" not in out and out.get("cleanup"):
+                    attempt["finished"] = list(out["cleanup"])
+                    attempt["warnings"].append("finished an earlier move of %s to %s: %s" % (
+                        task["name"], dest_name, ", ".join(out["cleanup"])))
             elif task["method"] == "shutdown":
                 attempt["stopped"] = shut_down(self.sconn.lookupByName(task["name"]), self.lv,
                                                self.module.params["shutdown_timeout"])
@@ -462,6 +467,7 @@ class BatchMover:
             "name": task["name"], "from": self.source,
             "to": last["destination"] if last["status"] in _LANDED else None,
             "status": last["status"], "method": task["method"], "attempts": len(tries),
+            "finished": last.get("finished") or [],
             "downtime_ms": metrics.get("downtime_ms"), "duration_ms": duration,
             "bytes": metrics.get("data_bytes"), "wall_ms": last.get("wall_ms"), "job_ms": job_ms,
             # Time this run spent beyond the libvirt job itself: connections, checks, definitions.

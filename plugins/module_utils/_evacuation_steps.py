@@ -109,7 +109,10 @@ def domains_to_verify(fleet, hosts, moved):
     domains = [dom for host in hosts for dom in fleet[host]["domains"]]
     active = [dom["name"] for dom in domains if dom["active"]]
     off = [dom["name"] for dom in domains if not dom["active"] and dom["persistent"]]
-    shutoff = off + [result["name"] for result in moved if result.get("status") == "shut_down"]
+    # A shut-off definition an earlier move left behind, finished by this run: the domain runs where it landed.
+    finished = {result["name"] for result in moved if result.get("finished")}
+    shutoff = [name for name in off if name not in finished] \
+        + [result["name"] for result in moved if result.get("status") == "shut_down"]
     before = active + off
     # Where these domains can be now: their hosts, and every destination a move tried.
     touched = list(hosts) + [t.get("destination") for result in moved for t in result.get("tries") or []] \

@@ -124,7 +124,7 @@ class _Planner:
                 self.failures.setdefault((name, source), []).append((destination, verdict["failures"]))
         # Who is where outside the drained hosts: clashes, anti-affinity holders, affinity anchors.
         self.present, self.holders, self.anchor_counts = {}, {}, {}
-        self.leaving = []
+        self.leaving, self.finishing, running = [], [], {}
         for dom in sorted(domains, key=lambda d: (d.source, d.name)):
             if not (dom.active or dom.persistent):
                 continue  # transient and shut off: nothing to move
@@ -134,10 +134,22 @@ class _Planner:
             for key in (("name", dom.name), ("uuid", dom.uuid)):
                 if key[1]:
                     self.present.setdefault(key, set()).add(dom.source)
+            if dom.active and dom.uuid:
+                running.setdefault(dom.uuid, []).append(dom)
             self._arrive(dom, dom.source)
             for group in dom.affinity:
                 counts = self.anchor_counts.setdefault(group, {})
                 counts[dom.source] = counts.get(dom.source, 0) + 1
+        self.leaving = [dom for dom in self.leaving if not self._finishes(dom, running)]
+
+    def _finishes(self, dom, running):
+        """A shut-off definition left on a drained host by a move that landed (the domain runs, persistent and
+        under the same name, on exactly one other host): its move is finished there, whatever the constraints."""
+        there = running.get(dom.uuid) if not dom.active and dom.uuid else None
+        if not there or len(there) != 1 or not there[0].persistent or there[0].name != dom.name:
+            return False
+        self.finishing.append((dom, there[0].source))
+        return True
 
     def _arrive(self, dom, host):
         for group in dom.anti:
@@ -339,6 +351,7 @@ class _Planner:
         # The effective caps, with every drained host draining at once within max_parallel.
         caps = drain_caps({key: c[key] for key in CAPS}, len(self.drained))
         moves = [self._move(dom, dest, alternates) for dom, dest, alternates in self.placed]
+        moves += [_finish_move(dom, host) for dom, host in self.finishing]
         waves = fill_waves(moves, caps, caps["sources_at_once"])
         return {
             "moves": moves,
@@ -352,6 +365,16 @@ class _Planner:
                              for h in self.targets},
             "excluded_destinations": dict(sorted(self.excluded.items())),
         }
+
+
+def _finish_move(dom, host):
+    """The move that removes the shut-off definition an earlier move left on the source (see _finishes): a
+    live move to where the domain runs, which finds it there and only finishes its definitions."""
+    return {"domain": dom.name, "uuid": dom.uuid, "source": dom.source, "destination": host, "alternates": [],
+            "method": "live", "copy_storage": False, "wave": 0, "order": 0, "memory_bytes": 0, "estimated_bytes": 0,
+            "estimated_seconds": 0.0, "finishes": True,
+            "notes": ["finishes an earlier move: %s runs, persistent, on %s; its shut-off definition left on %s goes"
+                      % (dom.name, host, dom.source)]}
 
 
 def _method(dom):

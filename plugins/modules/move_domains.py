@@ -145,6 +145,13 @@ results:
     method:
       description: V(live), V(cold), V(define) or V(shutdown).
       type: str
+    finished:
+      description:
+        - For a domain found already running on its destination (status V(unchanged)), what this run finished of an
+          earlier move that landed - C(undefine_source) for a shut-off definition left on this host, C(define_destination)
+          for a missing persistent definition there; empty otherwise.
+      type: list
+      elements: str
     attempts:
       description: Destinations tried.
       type: int

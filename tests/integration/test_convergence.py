@@ -191,3 +191,31 @@ def test_auto_moves_a_hot_guest_in_postcopy_after_one_pass_and_a_cool_one_in_pre
     assert result["convergence"]["knobs"]["auto_converge"] is False
     assert_runs_only_on("cool1", "hv2")
     wait_heartbeat_after("hv2", "cool1", before)
+
+
+def test_the_switch_over_cost_of_a_host_pair_is_learned_and_taken_off_the_limit_qemu_gets():
+    # cool1 goes from its host A to B, back, and to B again: the third move plans with what the first one
+    # measured for the pair A -> B.
+    where = [h for h, p in placement("cool1").items() if p["active"]]
+    if not where:
+        assert lab("guest", "cool1", "--host", "hv1", "--memory", "96", "--dirty-mb", "1", "--wait",
+                   check=False).returncode == 0
+        where = ["hv1"]
+    a, b = where[0], "hv1" if where[0] != "hv1" else "hv2"
+    first = migrate(a, name="cool1", dest=b)
+    assert not first.get("failed"), first
+    limits = [d["value"] for d in first["decisions"] if d["action"] == "set_downtime" and d["ok"]]
+    cost = max(0, first["metrics"]["downtime_ms"] - limits[-1])
+    assert first["metrics"]["estimated_pause_ms"] == limits[-1] + first["convergence"]["switchover_ms"]
+    assert not migrate(b, name="cool1", dest=a).get("failed")
+    third = migrate(a, name="cool1", dest=b)
+    assert not third.get("failed"), third
+    learned = third["convergence"]["switchover_ms"]
+    assert learned >= cost  # the largest of the pair's last moves
+    steps = [d for d in third["decisions"] if d["action"] == "set_downtime"]
+    assert steps[0]["value"] == max(20, 100 - learned), steps
+    assert_runs_only_on("cool1", b)
+    print("switch-over %s -> %s: first pause %d ms at limit %d ms (cost %d ms); third: learned %d ms, QEMU limit %d ms, "
+          "estimated %s ms, measured %d ms" % (a, b, first["metrics"]["downtime_ms"], limits[-1], cost, learned,
+                                               steps[0]["value"], third["metrics"].get("estimated_pause_ms"),
+                                               third["metrics"]["downtime_ms"]))

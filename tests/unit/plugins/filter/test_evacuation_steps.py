@@ -79,6 +79,10 @@ def test_domains_to_verify():
     assert plugin.evacuation_domains(fleet, ["hv1", "hv3"], moved) == {
         "before": ["b", "s", "b", "off1"], "running": ["b"], "shutoff": ["off1", "s"],
         "hosts": ["hv1", "hv3", "hv2", "hv4"]}
+    # off1 was a definition an earlier move left on hv1; this run finished that move: it runs on hv2.
+    moved.append({"name": "off1", "status": "unchanged", "to": "hv2", "finished": ["undefine_source"]})
+    got = plugin.evacuation_domains(fleet, ["hv1", "hv3"], moved)
+    assert (got["running"], got["shutoff"]) == (["b", "off1"], ["s"])
 
 
 def test_outcome_joins_moves_left_out_domains_and_verdicts():

@@ -242,6 +242,26 @@ def test_a_move_libvirt_reports_done_but_that_left_no_definition_is_a_failure(mo
     assert result["landed"] == {"ok": True, "source": "absent", "destination": "running"}
 
 
+def test_a_domain_found_running_on_its_destination_has_its_leftover_definition_finished(monkeypatch):
+    class AlreadyThere:
+        def __init__(self, connect, options, warn, libvirt, libvirt_qemu=None, on_progress=None):
+            self.options = options
+
+        def run(self, check_mode):
+            fleet.hosts["qemu:///system"].doms.pop(self.options.name)  # undefine_source
+            return {"changed": True, "cleanup": ["undefine_source"]}
+
+    monkeypatch.setattr("ansible_collections.drover.libvirt.plugins.module_utils._batch.LiveMigration", AlreadyThere)
+    module = _Module([{"domain": "vm1", "destination": "hv2", "finishes": True}])
+    # Shut off here (5), running and persistent on hv2: an earlier move landed and left this definition.
+    fleet = _Fleet(_Host({"vm1": _Dom(5, persistent=True)}), _Host({"vm1": _Dom(1, persistent=True)}))
+    out = BatchMover(module, connections=fleet).run(False)
+    [result] = out["results"]
+    assert (result["status"], result["to"], result["finished"], out["changed"]) == ("unchanged", "hv2", ["undefine_source"], True)
+    assert result["warnings"] == ["finished an earlier move of vm1 to hv2: undefine_source"]
+    assert fleet.hosts["qemu:///system"].doms == {}
+
+
 def test_a_definition_move_refuses_a_domain_started_since_the_plan():
     module = _Module([{"domain": "vm1", "destination": "hv2", "method": "define"}], retries=0)
     fleet = _Fleet(_Host({"vm1": _Dom(1, persistent=True)}), _Host({}))

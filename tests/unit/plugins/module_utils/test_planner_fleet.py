@@ -103,3 +103,30 @@ def test_a_claim_whose_domain_arrived_is_stale_and_expired_or_malformed_ones_are
                                                    dict(_sourced("r", 4, "hv1", "expired"), live=False),
                                                    dict(_sourced("r", 5, "hv1", "odd"), uuid=["x"]), "junk"])}
     assert [(c["name"], c["why"]) for c in stale_claims(fleet)["hv2"]] == [("arrived", "its domain is active here")]
+
+
+def _off(name, n):
+    return dict(_dom(name, n), state="shut off", active=False)
+
+
+@pytest.mark.parametrize("shutoff", ["move", "leave"])
+def test_a_shut_off_definition_left_by_a_move_that_landed_is_finished_where_the_domain_runs(shutoff):
+    # x left hv1 in an earlier run and runs, persistent, on hv2; the run was cut off before undefining it on hv1.
+    fleet = {"hv1": _host([_off("x", 1), _dom("a", 2)]), "hv2": _host([_dom("x", 1)]), "hv3": _host()}
+    plan = plan_evacuation(fleet, ["hv1"], constraints={"include_shutoff": shutoff == "move"})
+    finish = [m for m in plan["moves"] if m["domain"] == "x"]
+    assert len(finish) == 1 and (finish[0]["destination"], finish[0]["method"], finish[0]["finishes"]) == ("hv2", "live", True)
+    assert finish[0]["notes"] == ["finishes an earlier move: x runs, persistent, on hv2; its shut-off definition left on hv1 goes"]
+    assert finish[0]["estimated_bytes"] == 0 and [m["domain"] for m in plan["moves"]] == ["a", "x"]
+    assert not [e for e in plan["skipped"] + plan["unplaced"] if e["domain"] == "x"]
+
+
+@pytest.mark.parametrize("elsewhere", [
+    {"hv2": _host([dict(_dom("x", 1), persistent=False)])},          # transient there: its definition is the one here
+    {"hv2": _host([_dom("x", 1)]), "hv3": _host([_dom("x", 1)])},     # running twice: for a person to decide
+    {"hv2": _host([_dom("y", 1)])},                                   # another name: not the same domain
+])
+def test_only_a_single_persistent_copy_of_the_same_domain_elsewhere_is_finished(elsewhere):
+    fleet = dict({"hv1": _host([_off("x", 1)]), "hv2": _host(), "hv3": _host()}, **elsewhere)
+    plan = plan_evacuation(fleet, ["hv1"], constraints={"include_shutoff": True})
+    assert not [m for m in plan["moves"] if m.get("finishes")]
