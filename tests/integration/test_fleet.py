@@ -340,6 +340,26 @@ def test_a_claim_for_a_move_that_is_over_is_released_by_the_next_run(tmp_path):
     assert claims_on("hv2") == [], "the stale claim was released, and the run's own claim after its move"
 
 
+def test_a_definition_left_on_the_drained_host_by_a_move_that_landed_is_finished(tmp_path):
+    # f3 runs on hv2; a move that landed there was cut off before undefining it on hv1 (as a post-copy that ended
+    # during a link cut does): hv1 still holds its shut-off definition, so it is defined on two hosts.
+    guests("hv2", ["f3"], vcpus=1)
+    there = libvirt.open(uri("hv2"))
+    here = libvirt.open(uri("hv1"))
+    try:
+        here.defineXML(there.lookupByName("f3").XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+    finally:
+        there.close()
+        here.close()
+    proc = start_evacuation("hv1", str(tmp_path))
+    output = proc.communicate(timeout=600)[0]
+    assert proc.returncode == 0, output[-3000:]
+    [result] = [r for r in report(str(tmp_path))["results"] if r["name"] == "f3"]
+    assert (result["status"], result["to"], result["finished"]) == ("unchanged", "hv2", ["undefine_source"]), result
+    assert result["verify"]["ok"] is True, result
+    assert_runs_only_on("f3", "hv2")
+
+
 def test_two_hosts_drained_in_one_run_drain_at_once_within_the_caps(tmp_path):
     guests("hv1", ["g1", "g2"], vcpus=1)
     guests("hv2", ["h1", "h2"], vcpus=1)
