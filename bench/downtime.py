@@ -59,9 +59,12 @@ def main():
         raise SystemExit("%d of %d migrations failed: %s" % (len(failed), len(results), failed[0].get("msg")))
     downtimes = [r["metrics"]["downtime_ms"] for r in results]
     knobs = results[0]["convergence"]["knobs"]
-    # The limit QEMU had when the hop completed: the last downtime step the policy set.
-    limits = [[d["value"] for d in r.get("decisions", []) if d.get("action") == "set_downtime"][-1:] for r in results]
-    limits = [lim[0] if lim else None for lim in limits]
+    # The limit in force when the hop completed: the last downtime step the policy set, as configured (QEMU
+    # was given it minus the switch-over cost learned for the host pair, see _switchover.py).
+    steps = [len([d for d in r.get("decisions", []) if d.get("action") == "set_downtime"]) for r in results]
+    limits = [r["convergence"]["downtime_schedule"][n - 1][1] if n else None for r, n in zip(results, steps)]
+    estimated = [r["metrics"].get("estimated_pause_ms") for r in results]
+    switchover = [r["convergence"].get("switchover_ms", 0) for r in results]
     over = sum(1 for dt, lim in zip(downtimes, limits) if lim is not None and dt > lim)
     durations = [r["metrics"]["duration_ms"] for r in results]
     downtime = dict({"%s_ms" % k: v for k, v in figures(downtimes).items()},
@@ -70,6 +73,8 @@ def main():
                     over_limit_at_completion=over, over_limit_ms=sum(1 for dt in downtimes if dt > knobs["max_downtime_ms"]),
                     duration_ms=figures(durations), iterations=figures([r["metrics"]["memory_iterations"] for r in results]),
                     observed_pause_ms=figures(observed) if observed else None, observed_pauses=len(observed),
+                    estimated_pause_ms=figures([e for e in estimated if e is not None]) if any(estimated) else None,
+                    switchover_ms=figures(switchover), all_estimated_ms=estimated,
                     guest_memory_mib=_lab.GUEST_MEMORY_MIB, guest_dirty_mib_per_turn=DIRTY_MB, guest_dirty_mib_s_measured=dirty,
                     link_rate_mbit=_lab.LINK_BPS // 1000000,
                     playbook_s=whole, alive_after=alive, all_ms=downtimes, conditions=_lab.conditions())
@@ -80,6 +85,9 @@ def main():
         ["downtime_ms (libvirt)", downtime["p50_ms"], downtime["p99_ms"], downtime["max_ms"], downtime["mean_ms"]],
         ["guest on no host (sampled)"] + ([observed and figures(observed)[k] for k in ("p50", "p99", "max", "mean")]
                                           if observed else ["", "", "", ""]),
+        ["estimated pause (QEMU limit + switch-over)"] + ([downtime["estimated_pause_ms"][k] for k in ("p50", "p99", "max", "mean")]
+                                                          if downtime["estimated_pause_ms"] else ["", "", "", ""]),
+        ["switch-over cost planned with"] + [downtime["switchover_ms"][k] for k in ("p50", "p99", "max", "mean")],
         ["migration (duration_ms)"] + [downtime["duration_ms"][k] for k in ("p50", "p99", "max", "mean")]]))
     print("limit: stepped %s -> %s ms (balanced); over the limit in force at completion: %d of %d; over %s ms: %d"
           % (downtime["initial_limit_ms"], downtime["limit_ms"], over, len(results), downtime["limit_ms"], downtime["over_limit_ms"]))

@@ -5,13 +5,14 @@
 
 On the lab (every host's outbound link capped at _lab.LINK_RATE with tc), hv1 holds 8 running
 guests of 128 MiB that rewrite 4 MiB of their RAM per turn of their loop (about every second). In one run, alternately (drover,
-naive, naive, drover, ...: the order cancels a drift of the machine's load):
+naive, auto, then auto, naive, drover, ...: the order cancels a drift of the machine's load):
 
 - drover: `ansible-playbook playbooks/evacuate.yml -l hv1` (default caps 2/2/1, the lab's
   liveness probe as verification). efficiency = (bytes moved / link rate) / makespan of the moves
   (first start to last end, from evacuation.json); whole_run_s = the playbook's wall time.
 - naive: `ansible-playbook bench/naive_evacuate.yml -l hv1`, a plain loop of `virsh migrate --live
   --p2p --persistent --undefinesource`, one guest after another (naive_s = its wall time).
+- auto: the drover run again with `evacuate_convergence=auto` ("auto" in the results).
 
 Between runs the guests go back to hv1 and its maintenance mark is cleared (not measured). Both
 sides run with the same cap. The overhead part comes from the same drover runs: the per-VM time
@@ -119,9 +120,9 @@ def task_baseline():
     return {kind: round(statistics.median(s), 2) for kind, s in seconds.items()}
 
 
-def drover_run():
+def drover_run(convergence="balanced"):
     with tempfile.TemporaryDirectory() as reports:
-        extra = {"evacuate_copy_storage": False, "evacuate_report_dir": reports,
+        extra = {"evacuate_copy_storage": False, "evacuate_report_dir": reports, "evacuate_convergence": convergence,
                  "evacuate_verify_probe_command": os.path.join(_lab.ROOT, "lab", "alive")}
         whole, started, times = _lab.playbook(EVACUATE, "hv1", extra)
         with open(os.path.join(reports, "evacuation.json"), encoding="utf-8") as f:
@@ -169,7 +170,7 @@ def one(kind):
     if [g for g in GUESTS if _lab.running_on(g) != [1]]:
         _lab.bring_home(GUESTS)
     _lab.clear_marks()
-    run = drover_run() if kind == "drover" else naive_run()
+    run = drover_run() if kind == "drover" else drover_run("auto") if kind == "auto" else naive_run()
     if kind == "drover":
         run["task_baseline_s"] = task_baseline()
     run.update(kind=kind, efficiency=efficiency(run), conditions=_lab.conditions())
@@ -219,6 +220,15 @@ def summarize(runs):
         "runs": [{k: v for k, v in r.items() if k not in ("per_vm", "phases_s", "slowest_tasks", "task_costs", "task_baseline_s")}
                  for r in runs],
     }
+    auto = [r for r in runs if r["kind"] == "auto"]
+    if auto:
+        # The same drain with evacuate_convergence=auto (each guest by its dirty rate against its share of the link).
+        evacuation["auto"] = {"whole_run_s": mean([r["whole_run_s"] for r in auto]),
+                              "makespan_s": mean([r["makespan_s"] for r in auto]),
+                              "bytes_moved": int(mean([r["bytes"] for r in auto])),
+                              "efficiency": mean([r["efficiency"] for r in auto]),
+                              "speedup": round(naive_s / mean([r["whole_run_s"] for r in auto]), 2),
+                              "downtime_ms_max": max(vm["downtime_ms"] or 0 for r in auto for vm in r["per_vm"])}
     vms = [vm for r in drover for vm in r["per_vm"]]
     overheads = [vm["overhead_ms"] for vm in vms]
     phase_names = sorted({p for r in drover for p in r["phases_s"]}, key=lambda p: -mean([r["phases_s"].get(p, 0) for r in drover]))
@@ -248,7 +258,10 @@ def report(evacuation, overhead):
     print(_lab.table(["", "whole run s", "moves s", "MiB moved", "efficiency"], [
         ["drover.libvirt evacuate.yml", evacuation["whole_run_s"], evacuation["makespan_s"],
          round(evacuation["bytes_moved"] / 1048576.0, 1), evacuation["efficiency"]],
-        ["naive virsh loop", evacuation["naive_s"], evacuation["naive_makespan_s"], "", evacuation["naive_efficiency"]]]))
+        ["naive virsh loop", evacuation["naive_s"], evacuation["naive_makespan_s"], "", evacuation["naive_efficiency"]]]
+        + ([["drover.libvirt evacuate.yml, convergence auto", evacuation["auto"]["whole_run_s"],
+             evacuation["auto"]["makespan_s"], round(evacuation["auto"]["bytes_moved"] / 1048576.0, 1),
+             evacuation["auto"]["efficiency"]]] if "auto" in evacuation else [])))
     print("one migration stream without the cap reached %s Mbit/s (the CPUs' bound)" % evacuation["uncapped_stream_mbit"])
     print("speedup (naive / drover, whole run): %.2f; moves only: %.2f" % (evacuation["speedup"], evacuation["moves_speedup"]))
     print()
@@ -278,7 +291,7 @@ def main():
         try:
             dirty = _lab.dirty_rate(GUESTS[0], DIRTY_MB)
             uncapped = warm_and_calibrate()
-            order = [("drover", "naive") if i % 2 == 0 else ("naive", "drover") for i in range(rounds)]
+            order = [("drover", "naive", "auto") if i % 2 == 0 else ("auto", "naive", "drover") for i in range(rounds)]
             runs = [one(kind) for pair in order for kind in pair]
         finally:
             _lab.remove_guests(GUESTS)

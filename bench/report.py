@@ -133,10 +133,15 @@ def figures_md(results):
             ["drover.libvirt `playbooks/evacuate.yml -l hv1`", "%.1f" % ev["whole_run_s"], "%.1f" % ev["makespan_s"],
              "%.0f" % mib, "%.2f" % ev["efficiency"]],
             ["naive loop `bench/naive_evacuate.yml`", "%.1f" % ev["naive_s"], "%.1f" % ev["naive_makespan_s"], "",
-             "%.2f" % ev["naive_efficiency"]]]),
+             "%.2f" % ev["naive_efficiency"]]]
+            + ([["drover.libvirt, `evacuate_convergence=auto`", "%.1f" % ev["auto"]["whole_run_s"],
+                 "%.1f" % ev["auto"]["makespan_s"], "%.0f" % (ev["auto"]["bytes_moved"] / 1048576.0),
+                 "%.2f" % ev["auto"]["efficiency"]]] if "auto" in ev else [])),
         "",
         "speedup (naive / drover, whole run): **%.2f**; moves alone: %.2f. The link alone needs %.0f s for "
-        "these bytes." % (ev["speedup"], ev["moves_speedup"], link_s),
+        "these bytes.%s" % (ev["speedup"], ev["moves_speedup"], link_s,
+                            " With `auto`: speedup **%.2f**, longest libvirt downtime %d ms."
+                            % (ev["auto"]["speedup"], ev["auto"]["downtime_ms_max"]) if "auto" in ev else ""),
         "",
         "**Overhead.** Per VM beyond the libvirt job (`move_domains` wall_ms - job_ms, %d moves): mean %d ms, "
         "p50 %d ms, max %d ms (the naive loop: virsh %d ms beyond the job, and %d ms of Ansible between two "
@@ -170,7 +175,9 @@ def figures_md(results):
             ["downtime_ms (libvirt)", dt["p50_ms"], dt["p99_ms"], dt["max_ms"],
              "%s, stepped from %s" % (dt["limit_ms"], dt["initial_limit_ms"])],
             ["guest on no host (sampled every 25 ms)"] + [(dt["observed_pause_ms"] or {}).get(k) for k in ("p50", "p99", "max")]
-            + [""]]),
+            + [""],
+            ["estimated (QEMU's limit + the switch-over cost learned for the pair)"]
+            + [(dt.get("estimated_pause_ms") or {}).get(k) for k in ("p50", "p99", "max")] + [""]]),
         "",
         "Over the limit in force when the migration completed: %d of %d; over %d ms: %d."
         % (dt["over_limit_at_completion"], dt["migrations"], dt["limit_ms"], dt["over_limit_ms"]),
