@@ -352,6 +352,9 @@ class _Planner:
         caps = drain_caps({key: c[key] for key in CAPS}, len(self.drained))
         moves = [self._move(dom, dest, alternates) for dom, dest, alternates in self.placed]
         moves += [_finish_move(dom, host) for dom, host in self.finishing]
+        # Longest first (by the estimate, which counts each guest's dirty rate when measured): with
+        # several moves at once, the drain then ends with short moves, not with one long one alone.
+        moves.sort(key=lambda m: -m["estimated_seconds"])
         waves = fill_waves(moves, caps, caps["sources_at_once"])
         return {
             "moves": moves,

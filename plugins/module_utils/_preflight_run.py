@@ -113,6 +113,16 @@ def _dest_verdicts(module, ctx, doms, dest):
                            _pair_checks(ctx, dom, dest, dst_hv, dst_conn)) for dom in doms]
 
 
+def _measured_rates(fleet):
+    """{uuid: dirty rate MiB/s} of the active domains whose rate the given fleet facts hold."""
+    rates = {}
+    for facts in (fleet or {}).values():
+        for dom in (facts.get("domains") or []) if isinstance(facts, dict) else []:
+            if isinstance(dom, dict) and dom.get("active") and isinstance(dom.get("dirty_rate_mib_s"), (int, float)):
+                rates[dom.get("uuid")] = dom["dirty_rate_mib_s"]
+    return rates
+
+
 def run_preflight(module):
     params = module.params
     lv = module.libvirt
@@ -127,9 +137,15 @@ def run_preflight(module):
     src_hv, src_domains = gather(src_conn, lv, None, local)
     doms = _selected(src_domains, params["domains"], params["include_shutoff"])
     if params["dirty_rate_seconds"]:
-        by_name = {d["name"]: d for d in doms}
-        measure_dirty_rates(src_conn, [src_conn.lookupByName(n) for n in by_name], by_name,
-                            params["dirty_rate_seconds"], lv)
+        # The fleet read may have measured them just now (fleet_info on this host): not twice.
+        known = _measured_rates(params["destination_facts"])
+        for dom in doms:
+            if dom.get("dirty_rate_mib_s") is None and dom.get("uuid") in known:
+                dom["dirty_rate_mib_s"] = known[dom["uuid"]]
+        by_name = {d["name"]: d for d in doms if d.get("dirty_rate_mib_s") is None}
+        if by_name:
+            measure_dirty_rates(src_conn, [src_conn.lookupByName(n) for n in by_name], by_name,
+                                params["dirty_rate_seconds"], lv)
     ctx = {"params": params, "libvirt": lv, "local": local, "source": src_hv,
            "caps": src_conn.getCapabilities(), "storage": StorageProbe(lv), "ports": {},
            # The migratable definition is what the destination receives and starts QEMU with.

@@ -130,3 +130,13 @@ def test_only_a_single_persistent_copy_of_the_same_domain_elsewhere_is_finished(
     fleet = dict({"hv1": _host([_off("x", 1)]), "hv2": _host(), "hv3": _host()}, **elsewhere)
     plan = plan_evacuation(fleet, ["hv1"], constraints={"include_shutoff": True})
     assert not [m for m in plan["moves"] if m.get("finishes")]
+
+
+def test_moves_start_longest_first_by_the_estimate_that_counts_each_guest_s_dirty_rate():
+    # a and b have the same memory; b dirties 60 of the 100 MiB/s the plan counts on: more passes, a longer move.
+    hot = dict(_dom("b", 2), dirty_rate_mib_s=60)
+    fleet = {"hv1": _host([_dom("a", 1), hot]), "hv2": _host(), "hv3": _host()}
+    plan = plan_evacuation(fleet, ["hv1"], constraints={"bandwidth_mib_s": 100})
+    assert [m["domain"] for m in plan["moves"]] == ["b", "a"]
+    assert plan["moves"][0]["estimated_seconds"] > plan["moves"][1]["estimated_seconds"]
+    assert [m["order"] for m in plan["moves"]] == [1, 2]

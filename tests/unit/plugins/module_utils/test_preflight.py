@@ -247,3 +247,13 @@ def test_the_first_error_in_destination_order_is_raised():
 
     with pytest.raises(ValueError, match="dest1"):
         in_order(work, [0, 1, 2, 3], 4)
+
+
+def test_dirty_rates_the_fleet_read_measured_are_not_measured_again():
+    from ansible_collections.drover.libvirt.plugins.module_utils._preflight_run import _measured_rates
+    fleet = {"hv1": {"domains": [{"uuid": "u1", "active": True, "dirty_rate_mib_s": 3.5},
+                                 {"uuid": "u2", "active": True, "dirty_rate_mib_s": None},
+                                 {"uuid": "u3", "active": False, "dirty_rate_mib_s": 1}]},
+             "hv2": "not read", "hv3": {"domains": None}}
+    assert _measured_rates(fleet) == {"u1": 3.5}
+    assert _measured_rates(None) == {}
