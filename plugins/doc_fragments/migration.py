@@ -36,13 +36,13 @@ options:
       - The convergence preset, what the job monitor does when pre-copy does not finish on its own.
       - V(balanced) steps the downtime limit up (100 to 500 ms), throttles the guest (auto-converge),
         and switches to post-copy when remaining bytes stop falling for C(stall_window) seconds after the
-        last step, or at the timeout. The default; needs QEMU post-copy support (userfaultfd) on the
-        destination.
+        last step, or at the timeout. Needs QEMU post-copy support (userfaultfd) on the destination.
       - V(auto) decides per guest from its own dirty rate against the rate its move gets (its share of the link),
         both measured by QEMU during the first pass. When the guest dirties less than half of what is sent,
         pre-copy converges and runs as in V(balanced) but without throttling the guest; at half or more
         (C(postcopy_dirty_ratio)) it switches to post-copy as soon as the first pass is sent, so each
-        remaining page crosses once and the move takes about one pass. Needs post-copy support as V(balanced).
+        remaining page crosses once and the move takes about one pass. The default; needs post-copy support as
+        V(balanced).
       - V(minimal_downtime) steps the downtime from 50 to 300 ms, throttles, and aborts at the timeout.
         For guests where a longer pause is worse than staying put.
       - V(postcopy) switches to post-copy as soon as the first full pass of memory is sent; bounded
@@ -53,7 +53,7 @@ options:
       - Once a migration is in post-copy it is never aborted or paused, since the guest lives on both hosts.
     type: str
     choices: [balanced, auto, minimal_downtime, postcopy, suspend_if_needed, none]
-    default: balanced
+    default: auto
   convergence_knobs:
     description:
       - Overrides of single knobs of the preset; unknown knobs are refused. Times are in seconds.

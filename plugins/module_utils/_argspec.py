@@ -32,7 +32,7 @@ MAX_PARALLEL = 1000
 
 DOMAIN_NAME = dict(type="str", required=True, aliases=["domain"])
 TRANSPORT = dict(type="str", choices=sorted(TRANSPORTS), default="ssh")
-CONVERGENCE = dict(type="str", choices=list(PRESETS), default="balanced")
+CONVERGENCE = dict(type="str", choices=list(PRESETS), default="auto")
 COPY_STORAGE = dict(type="str", choices=list(COPY_MODES), default="none")
 CDROM = dict(type="str", choices=list(CDROM_MODES), default="keep")
 MAINTENANCE_MARK = dict(type="str", choices=list(MARK_STATES), default="draining")

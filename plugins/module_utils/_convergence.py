@@ -63,9 +63,9 @@ KNOB_RANGES = {
 
 # In the order the modules list them (their `convergence` choices come from here).
 PRESETS = {
-    # The default: step the downtime, throttle, and finish in post-copy if still not converging.
+    # Step the downtime, throttle, and finish in post-copy if still not converging.
     "balanced": {},
-    # Each guest by its own dirty rate against the rate its move gets: pre-copy where that converges (no
+    # The default. Each guest by its own dirty rate against the rate its move gets: pre-copy where that converges (no
     # throttling), post-copy right after the first pass where the guest dirties half or more of what is sent.
     "auto": {"auto_converge": False, "postcopy_dirty_ratio": 0.5},
     # When a pause is worse than giving up: low downtime, throttle, then abort.

@@ -106,7 +106,7 @@ options:
     description: The convergence preset the migration will use (see M(drover.libvirt.migrate)).
     type: str
     choices: [balanced, auto, minimal_downtime, postcopy, suspend_if_needed, none]
-    default: balanced
+    default: auto
   dirty_rate_seconds:
     description: Measure each domain's dirty rate for this many seconds first; V(0) assumes no dirtying.
     type: int

@@ -40,7 +40,7 @@ def test_without_convergence_the_timeout_aborts_and_the_guest_stays(busy_guests)
 def test_balanced_finishes_within_its_timeout(busy_guests):
     name = busy_guests[0]
     before = heartbeat("hv1", name)
-    result = migrate("hv1", name=name, dest="hv2", bandwidth=CAP_MIB,
+    result = migrate("hv1", name=name, dest="hv2", bandwidth=CAP_MIB, convergence="balanced",
                      convergence_knobs={"stall_window": 8})
     assert not result.get("failed"), result
     timeout_ms = result["convergence"]["timeout_s"] * 1000
@@ -123,7 +123,8 @@ PATIENT = {"stall_window": 600, "min_timeout": 600}
 def test_async_migration_forced_to_complete_in_postcopy(busy_guests):
     name = busy_guests[3]
     before = heartbeat("hv1", name)
-    got = steer_async("hv1", {"name": name, "dest": "hv2", "bandwidth": CAP_MIB, "convergence_knobs": PATIENT},
+    got = steer_async("hv1", {"name": name, "dest": "hv2", "bandwidth": CAP_MIB, "convergence": "balanced",
+                              "convergence_knobs": PATIENT},
                       "precopy", [{"state": "completed", "force": "postcopy"}])
     assert got["job"]["job"]["operation"] == "migration_out"
     assert got["steer"][0]["changed"] is True and got["steer"][0]["action"] == "postcopy"
@@ -138,7 +139,8 @@ def test_async_migration_forced_to_complete_in_postcopy(busy_guests):
 def test_async_migration_aborted_leaves_the_guest_on_the_source(busy_guests):
     name = busy_guests[0]  # on hv2 after the balanced test
     before = heartbeat("hv2", name)
-    got = steer_async("hv2", {"name": name, "dest": "hv3", "bandwidth": CAP_MIB, "convergence_knobs": PATIENT},
+    got = steer_async("hv2", {"name": name, "dest": "hv3", "bandwidth": CAP_MIB, "convergence": "balanced",
+                              "convergence_knobs": PATIENT},
                       "precopy", [{"state": "aborted"}])
     assert got["steer"][0]["changed"] is True and got["steer"][0]["action"] == "abort"
     final = got["final"]
@@ -152,7 +154,8 @@ def test_abort_is_refused_in_postcopy_and_the_migration_finishes(busy_guests):
     before = heartbeat("hv3", name)
     # Switched early in the first pass, most memory is still on the source: a long post-copy phase.
     knobs = dict(PATIENT, postcopy_bandwidth=4)
-    got = steer_async("hv3", {"name": name, "dest": "hv1", "bandwidth": CAP_MIB, "convergence_knobs": knobs},
+    got = steer_async("hv3", {"name": name, "dest": "hv1", "bandwidth": CAP_MIB, "convergence": "balanced",
+                              "convergence_knobs": knobs},
                       "precopy", [{"state": "completed", "force": "postcopy"}, {"state": "aborted"}])
     forced, refused = got["steer"]
     assert forced["action"] == "postcopy", forced

@@ -58,8 +58,8 @@ def test_module_moves_it_back_with_metrics():
     assert result["changed"] is True
     assert (result["source_host"], result["destination_host"]) == ("hv2", "hv1")
     assert result["flags"] == ["LIVE", "PEER2PEER", "ABORT_ON_ERROR", "PERSIST_DEST", "UNDEFINE_SOURCE",
-                               "AUTO_CONVERGE", "POSTCOPY"]  # the balanced preset permits both
-    assert result["convergence"]["preset"] == "balanced"
+                               "POSTCOPY"]  # the default preset, auto, never throttles and may switch to post-copy
+    assert result["convergence"]["preset"] == "auto"
     assert_metrics_plausible(result)
     assert_runs_only_on("vm1", "hv1")
     wait_heartbeat_after("hv1", "vm1", before)

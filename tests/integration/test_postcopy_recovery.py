@@ -58,7 +58,7 @@ def cut_link(host, seconds):
 def migrate_with_outage(src, dst, name, outage):
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "result.json")
-        proc = start_migration({"host": src, "name": name, "dest": dst, "bandwidth": 10,
+        proc = start_migration({"host": src, "name": name, "dest": dst, "bandwidth": 10, "convergence": "balanced",
                                 "convergence_knobs": {"stall_window": 600, "min_timeout": 600,
                                                       "postcopy_bandwidth": 5},
                                 "postcopy_recovery_wait": 240}, out)
@@ -110,7 +110,7 @@ def test_split_guest_is_reported_then_recovered_with_migration_job(guest):
     before = heartbeat(src, guest)
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "result.json")
-        proc = start_migration({"host": src, "name": guest, "dest": dst, "bandwidth": 10,
+        proc = start_migration({"host": src, "name": guest, "dest": dst, "bandwidth": 10, "convergence": "balanced",
                                 "convergence_knobs": {"stall_window": 600, "min_timeout": 600,
                                                       "postcopy_bandwidth": 5},
                                 "postcopy_recovery_wait": 5}, out)

@@ -98,10 +98,9 @@ def test_claims_for_moves_that_are_over_hold_no_room_and_are_listed_stale():
 
 
 def test_a_claim_whose_domain_arrived_is_stale_and_expired_or_malformed_ones_are_not_listed():
-    fleet = {"hv1": _host([_dom("a", 1)]),
-             "hv2": _host([_dom("c", 3)], claims=[_sourced("r", 3, "hv1", "arrived"),
-                                                   dict(_sourced("r", 4, "hv1", "expired"), live=False),
-                                                   dict(_sourced("r", 5, "hv1", "odd"), uuid=["x"]), "junk"])}
+    claims = [_sourced("r", 3, "hv1", "arrived"), dict(_sourced("r", 4, "hv1", "expired"), live=False),
+              dict(_sourced("r", 5, "hv1", "odd"), uuid=["x"]), "junk"]
+    fleet = {"hv1": _host([_dom("a", 1)]), "hv2": _host([_dom("c", 3)], claims=claims)}
     assert [(c["name"], c["why"]) for c in stale_claims(fleet)["hv2"]] == [("arrived", "its domain is active here")]
 
 
