@@ -180,7 +180,7 @@ def _domains_by_host(fleet):
         if not isinstance(doms, list):
             continue
         uuids = [(d["uuid"], d.get("active")) for d in doms if isinstance(d, dict) and isinstance(d.get("uuid"), str)]
-        every = {u for u, _ in uuids}
+        every = {u for u, _active in uuids}
         active = {u for u, on in uuids if on}
         out[host] = (active, every)
     return out

@@ -30,6 +30,9 @@ class JobMonitor:
     """
 
     REABORT_INTERVAL = 5.0
+    # A QEMU blocked on a peer that vanished (its link cut mid-post-copy, the kernel still retrying) holds its
+    # monitor, and libvirt waits for it without a limit: a sample waits this long, then the loop goes on.
+    SAMPLE_WAIT_S = 15.0
 
     def __init__(self, dom, libvirt, policy, poll_interval=0.5, clock=time.monotonic, postcopy_seen=None,
                  on_progress=None, progress_every=PROGRESS_EVERY_S):
@@ -47,12 +50,32 @@ class JobMonitor:
         self.on_progress = on_progress
         self.progress_every = progress_every
         self.reported = (0.0, None)  # (elapsed, sample) of the last progress line
+        self.unanswered = None  # the sampling thread libvirt has not answered yet
+        self.started = clock()
 
     def _sample(self):
-        try:
-            return self.dom.jobStats()
-        except self.libvirt.libvirtError:
+        """The job's statistics; {} when libvirt has none, or has not answered within SAMPLE_WAIT_S."""
+        if self.unanswered is not None:
+            if self.unanswered.is_alive():
+                return {}  # not a second call queued behind the first
+            self.unanswered = None
+        box = {}
+
+        def read():
+            try:
+                box["stats"] = self.dom.jobStats()
+            except self.libvirt.libvirtError:
+                box["stats"] = {}
+
+        reader = threading.Thread(target=read, name="drover-job-stats", daemon=True)
+        reader.start()
+        reader.join(self.SAMPLE_WAIT_S)
+        if reader.is_alive():
+            self.unanswered = reader
+            self._record(None, "unanswered_sample", None, "libvirt did not answer for the job's statistics within "
+                         "%g s (its QEMU is busy or blocked)" % self.SAMPLE_WAIT_S, None)
             return {}
+        return box.get("stats", {})
 
     def _in_postcopy(self):
         if self.postcopy_seen():
@@ -102,6 +125,8 @@ class JobMonitor:
             pass  # a progress line that cannot be written must not disturb the migration
 
     def _record(self, elapsed, action, value, reason, error):
+        if elapsed is None:
+            elapsed = self.clock() - self.started
         entry = {"t_s": round(elapsed, 3), "action": action, "reason": reason, "ok": error is None,
                  "remaining_bytes": self.last_sample.get("data_remaining_bytes"),
                  "dirty_rate_bps": self.last_sample.get("dirty_rate_bps"),
@@ -122,7 +147,7 @@ class JobMonitor:
             except Exception as exc:  # pylint: disable=broad-except  # re-raised by the caller
                 box["error"] = exc
 
-        start = self.clock()
+        start = self.started = self.clock()
         worker = threading.Thread(target=target, name="drover-migration", daemon=True)
         worker.start()
         last_abort = None

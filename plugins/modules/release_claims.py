@@ -26,6 +26,7 @@ attributes:
     description: Lists the claims that would be removed.
   diff_mode:
     support: none
+    description: Not supported; RV(removed) lists what goes.
 options:
   names:
     description: File names of the claims to remove, as RV(drover.libvirt.hypervisor_info#module:hypervisor.claims[].name) reports them.

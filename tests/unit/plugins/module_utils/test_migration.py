@@ -1,4 +1,5 @@
 import threading
+import time
 
 import pytest
 
@@ -167,3 +168,30 @@ def test_monitor_aborts_again_while_the_job_ignores_it():
     mon.run(dom.migrate)
     assert dom.aborts == 2
     assert [d["action"] for d in mon.decisions] == ["abort", "abort"]
+
+
+def test_a_sample_libvirt_never_answers_does_not_hold_the_monitor_past_the_call():
+    # QEMU blocked on a vanished peer holds its monitor: jobStats never returns, the migration call does.
+    class Blocked(FakeDomain):
+        def __init__(self):
+            super().__init__()
+            self.released = threading.Event()
+
+        def migrate(self):
+            time.sleep(0.3)
+            raise FakeLibvirt.libvirtError("post-copy failed: connection lost")
+
+        def jobStats(self):
+            self.released.wait(30)
+            return {}
+
+    dom = Blocked()
+    mon = JobMonitor(dom, FakeLibvirt, ConvergencePolicy(resolve_knobs("postcopy"), 1 << 30), poll_interval=0.01)
+    mon.SAMPLE_WAIT_S = 0.1
+    started = time.monotonic()
+    error, _wall_ms = mon.run(dom.migrate)
+    assert time.monotonic() - started < 5 and str(error) == "post-copy failed: connection lost"
+    unanswered = [d for d in mon.decisions if d["action"] == "unanswered_sample"]
+    assert len(unanswered) == 1, mon.decisions  # one call waits; no second one queues behind it
+    assert "did not answer for the job's statistics within 0.1 s" in unanswered[0]["reason"]
+    dom.released.set()
