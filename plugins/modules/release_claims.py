@@ -29,7 +29,7 @@ attributes:
     description: Not supported; RV(removed) lists what goes.
 options:
   names:
-    description: File names of the claims to remove, as RV(drover.libvirt.hypervisor_info#module:hypervisor.claims[].name) reports them.
+    description: File names of the claims to remove, as M(drover.libvirt.hypervisor_info) reports them (C(hypervisor.claims[].name)).
     type: list
     elements: str
     default: []
