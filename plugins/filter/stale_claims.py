@@ -29,10 +29,10 @@ author:
 """
 
 EXAMPLES = r"""
-- name: Release the claims that hold room for moves that are over
-  drover.libvirt.release_claims:
-    names: "{{ item.value | map(attribute='name') | list }}"
-  delegate_to: "{{ item.key }}"
+- name: Say which claims hold room for moves that are over, and why
+  ansible.builtin.debug:
+    msg: "{{ item.key }}: {{ item.value | map(attribute='domain') | zip(item.value | map(attribute='why'))
+             | map('join', ' - ') | join('; ') }}"
   loop: "{{ fleet.fleet | drover.libvirt.stale_claims | dict2items }}"
 """
 

@@ -281,15 +281,30 @@ time.sleep(3600)
 """
 
 
+def claim_then_die(source=None):
+    """A run claims every vCPU of hv2 and is killed holding the claim (5 s of TTL, or 10 min naming its source)."""
+    claimer = subprocess.Popen([sys.executable, "-c", CLAIMER, os.path.join(ROOT, "build"), uri("hv2"),
+                                str(VCPU_LIMIT)] + ([source] if source else []), text=True, stdout=subprocess.PIPE)
+    assert claimer.stdout.readline().strip() == "granted"
+    claimer.send_signal(signal.SIGKILL)
+    claimer.wait()
+
+
+def drain_hv1_onto_hv2(tmp_path, inventory):
+    """Evacuate hv1 within the pair; (name, status, to) of each result."""
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    proc = start_evacuation("hv1", str(moved), str(inventory), drover_hosts="pair", evacuate_group="pair")
+    output = proc.communicate(timeout=600)[0]
+    assert proc.returncode == 0, output[-3000:]
+    return [(r["name"], r["status"], r["to"]) for r in report(str(moved))["results"]]
+
+
 def test_a_claim_left_by_a_killed_run_blocks_until_it_expires(tmp_path):
     guests("hv1", ["f1"], vcpus=1)
     inventory = tmp_path / "pair.yml"
     inventory.write_text("all:\n  children:\n    pair: {hosts: {hv1: {}, hv2: {}}}\n")
-    claimer = subprocess.Popen([sys.executable, "-c", CLAIMER, os.path.join(ROOT, "build"), uri("hv2"),
-                                str(VCPU_LIMIT)], text=True, stdout=subprocess.PIPE)
-    assert claimer.stdout.readline().strip() == "granted"
-    claimer.send_signal(signal.SIGKILL)  # the run dies holding its claim
-    claimer.wait()
+    claim_then_die()
     assert len(claims_on("hv2")) == 1
     planned = tmp_path / "planned"
     planned.mkdir()
@@ -299,12 +314,7 @@ def test_a_claim_left_by_a_killed_run_blocks_until_it_expires(tmp_path):
     assert "cannot move: f1 on hv1" in output, output[-3000:]  # hv2's vCPUs are all claimed
     assert_runs_only_on("f1", "hv1")
     time.sleep(5 + 60 + 2)  # its ttl, then the grace for clocks that disagree
-    moved = tmp_path / "moved"
-    moved.mkdir()
-    proc = start_evacuation("hv1", str(moved), str(inventory), drover_hosts="pair", evacuate_group="pair")
-    output = proc.communicate(timeout=600)[0]
-    assert proc.returncode == 0, output[-3000:]
-    assert [(r["name"], r["status"], r["to"]) for r in report(str(moved))["results"]] == [("f1", "migrated", "hv2")]
+    assert drain_hv1_onto_hv2(tmp_path, inventory) == [("f1", "migrated", "hv2")]
     assert_runs_only_on("f1", "hv2")
     assert claims_on("hv2") == [], "the expired claim was cleaned by the run that claimed next"
 
@@ -315,11 +325,7 @@ def test_a_claim_for_a_move_that_is_over_is_released_by_the_next_run(tmp_path):
     guests("hv1", ["f2"], vcpus=1)
     inventory = tmp_path / "pair.yml"
     inventory.write_text("all:\n  children:\n    pair: {hosts: {hv1: {}, hv2: {}}}\n")
-    claimer = subprocess.Popen([sys.executable, "-c", CLAIMER, os.path.join(ROOT, "build"), uri("hv2"),
-                                str(VCPU_LIMIT), "hv1"], text=True, stdout=subprocess.PIPE)
-    assert claimer.stdout.readline().strip() == "granted"
-    claimer.send_signal(signal.SIGKILL)
-    claimer.wait()
+    claim_then_die("hv1")
     left = claims_on("hv2")
     assert len(left) == 1
     planned = tmp_path / "planned"
@@ -330,12 +336,7 @@ def test_a_claim_for_a_move_that_is_over_is_released_by_the_next_run(tmp_path):
     assert check.returncode == 0, output[-3000:]
     assert "Release the claims that hold room for moves that are over" in output and "hv2: someone-elses-vm" in output
     assert claims_on("hv2") == left, "check mode removes nothing"
-    moved = tmp_path / "moved"
-    moved.mkdir()
-    proc = start_evacuation("hv1", str(moved), str(inventory), drover_hosts="pair", evacuate_group="pair")
-    output = proc.communicate(timeout=600)[0]
-    assert proc.returncode == 0, output[-3000:]
-    assert [(r["name"], r["status"], r["to"]) for r in report(str(moved))["results"]] == [("f2", "migrated", "hv2")]
+    assert drain_hv1_onto_hv2(tmp_path, inventory) == [("f2", "migrated", "hv2")]
     assert_runs_only_on("f2", "hv2")
     assert claims_on("hv2") == [], "the stale claim was released, and the run's own claim after its move"
 
