@@ -191,8 +191,9 @@ def stale_claims(fleet):
 
     fleet: {host: hypervisor_info result}. A live claim on host H for domain U is stale when
       - U is active on H: it arrived (or is arriving) and counts there through its own memory; or
-      - the claim names its source S, S was read, and S defines no domain U any more: the move it held
-        room for cannot start, and U runs wherever that move (or a later one) put it.
+      - the claim names its source S, S was read, S defines no domain U any more and H does not hold it shut
+        off (a cold move about to start it there): the move it held room for is over, and U runs wherever that
+        move (or a later one) put it.
     A claim whose source is unknown or was not read stays: it may belong to a move about to start.
     """
     read = _domains_by_host(fleet)
@@ -211,7 +212,9 @@ def stale_claims(fleet):
             why = None
             if uuid in read[host][0]:
                 why = "its domain is active here"
-            elif source and source != host and source in read and uuid not in read[source][1]:
+            elif source and source != host and source in read and uuid not in read[source][1] \
+                    and uuid not in read[host][1]:
+                # (Defined but not active on the claim's host: a cold move that has not started it there yet.)
                 why = "its domain is no longer on %s, the source it was claimed from" % source
             if why:
                 out.setdefault(host, []).append({"name": claim["name"], "domain": claim.get("domain") or "",

@@ -146,7 +146,8 @@ class _Planner:
         """A shut-off definition left on a drained host by a move that landed (the domain runs, persistent and
         under the same name, on exactly one other host): its move is finished there, whatever the constraints."""
         there = running.get(dom.uuid) if not dom.active and dom.uuid else None
-        if not there or len(there) != 1 or not there[0].persistent or there[0].name != dom.name:
+        # Persistent as read, not assumed: a facts reader that could not tell would otherwise undefine the last definition.
+        if not there or len(there) != 1 or there[0].raw.get("persistent") is not True or there[0].name != dom.name:
             return False
         self.finishing.append((dom, there[0].source))
         return True

@@ -118,7 +118,8 @@ def _measured_rates(fleet):
     rates = {}
     for facts in (fleet or {}).values():
         for dom in (facts.get("domains") or []) if isinstance(facts, dict) else []:
-            if isinstance(dom, dict) and dom.get("active") and isinstance(dom.get("dirty_rate_mib_s"), (int, float)):
+            if isinstance(dom, dict) and dom.get("active") and isinstance(dom.get("uuid"), str) \
+                    and isinstance(dom.get("dirty_rate_mib_s"), (int, float)):
                 rates[dom.get("uuid")] = dom["dirty_rate_mib_s"]
     return rates
 

@@ -124,6 +124,7 @@ def test_a_shut_off_definition_left_by_a_move_that_landed_is_finished_where_the_
     {"hv2": _host([dict(_dom("x", 1), persistent=False)])},          # transient there: its definition is the one here
     {"hv2": _host([_dom("x", 1)]), "hv3": _host([_dom("x", 1)])},     # running twice: for a person to decide
     {"hv2": _host([_dom("y", 1)])},                                   # another name: not the same domain
+    {"hv2": _host([dict(_dom("x", 1), persistent=None)])},            # persistence unknown: never assumed
 ])
 def test_only_a_single_persistent_copy_of_the_same_domain_elsewhere_is_finished(elsewhere):
     fleet = dict({"hv1": _host([_off("x", 1)]), "hv2": _host(), "hv3": _host()}, **elsewhere)
@@ -139,3 +140,12 @@ def test_moves_start_longest_first_by_the_estimate_that_counts_each_guest_s_dirt
     assert [m["domain"] for m in plan["moves"]] == ["b", "a"]
     assert plan["moves"][0]["estimated_seconds"] > plan["moves"][1]["estimated_seconds"]
     assert [m["order"] for m in plan["moves"]] == [1, 2]
+
+
+def test_a_claim_for_a_cold_move_whose_domain_is_already_defined_there_is_kept():
+    # c20 left hv3 as a definition on hv2 that the cold move has not started yet: its claim still holds the room.
+    hv3 = _host()
+    hv3["hypervisor"]["maintenance"] = {"state": "maintenance"}
+    fleet = dict(_fleet([_sourced("cold", 20, "hv3", "c20")]), hv3=hv3)
+    fleet["hv2"]["domains"] = [dict(_off("c20", 20))]
+    assert stale_claims(fleet) == {}
