@@ -98,7 +98,7 @@ def test_evacuate_with_every_variable_as_text():
                 "evacuate_claim_ttl": "300", "evacuate_wait_for_capacity": "0", "evacuate_report_dir": reports,
                 # "false" again: vm2 arriving without an origin record proves it.
                 "evacuate_record_origin": "false", "evacuate_mark_by": "ticket-7", "evacuate_progress_interval": "3",
-                "evacuate_dirty_rate_seconds": "0"}
+                "evacuate_dirty_rate_seconds": "1"}
         assert set(text) == spec_names("evacuate")
         proc = run_text("playbooks/evacuate.yml", text, limit="hv1")
         assert proc.returncode == 0, proc.stdout[-3000:]
