@@ -259,11 +259,32 @@ def _job(dom, libvirt):
     return {"type": JOB_TYPE_NAMES.get(kind, str(kind)), "operation": stats.get("operation")}
 
 
+def _held_definition(dom):
+    """A stand-in definition (name, UUID, sizes) for a domain whose XML libvirt cannot give now."""
+    info = dom.info()
+    root = ET.Element("domain")
+    ET.SubElement(root, "name").text = dom.name()
+    ET.SubElement(root, "uuid").text = dom.UUIDString()
+    ET.SubElement(root, "memory", unit="KiB").text = str(info[1])
+    ET.SubElement(root, "vcpu").text = str(info[3])
+    return ET.tostring(root, encoding="unicode")
+
+
 def domain_facts(dom, storage, libvirt):
     """Everything docs/facts.md lists for one domain: state from libvirt, the rest from its XML."""
     state, reason = dom.state()
     active = bool(dom.isActive())
-    facts = parse_domain_xml(dom.XMLDesc(0), storage)
+    held_by = None
+    try:
+        xml = dom.XMLDesc(0)
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() != libvirt.VIR_ERR_OPERATION_TIMEOUT:
+            raise
+        # A job that does not let go (an incoming post-copy migration whose stream died) holds the
+        # domain: the host is still read, and this domain is reported busy rather than guessed at.
+        held_by = exc.get_error_message()
+        xml = _held_definition(dom)
+    facts = parse_domain_xml(xml, storage)
     if active:
         info = dom.info()
         facts["current_memory_kib"] = info[2]
@@ -278,6 +299,8 @@ def domain_facts(dom, storage, libvirt):
         "dirty_rate_mib_s": None,
         "job": _job(dom, libvirt) if active else None,
     })
+    if held_by:
+        facts["job"] = dict(facts["job"] or {"type": "unknown", "operation": None}, held_by=held_by)
     for disk in facts["disks"]:
         disk["capacity_bytes"] = None
         if disk["path"] and disk["target"] and disk["type"] in ("file", "block"):
@@ -292,7 +315,8 @@ def measure_dirty_rates(conn, doms, facts_by_name, seconds, libvirt):
     """Ask QEMU to sample each running domain's dirty pages for `seconds`, then read the rates."""
     started = []
     for dom in doms:
-        if facts_by_name[dom.name()]["active"]:
+        facts = facts_by_name[dom.name()]
+        if facts["active"] and not (facts["job"] or {}).get("held_by"):
             try:
                 dom.startDirtyRateCalc(seconds, 0)
                 started.append(dom)

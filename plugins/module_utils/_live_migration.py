@@ -282,8 +282,9 @@ class LiveMigration:
             resumed = True
         if postcopy and location in ("both", "none"):
             where = ("it FAILED IN POST-COPY: its memory is split between both hosts (source %s, destination "
-                     "%s); do not destroy either side, finish it with drover.libvirt.migration_job "
-                     "state=recovered" % (src["state"], dst["state"]))
+                     "%s); do not destroy either side: running playbooks/migrate.yml again finishes it (or "
+                     "drover.libvirt.migration_stream on the destination, then drover.libvirt.migration_job "
+                     "state=recovered)" % (src["state"], dst["state"]))
         else:
             where = {"source": "it is still running on the source" + (" (resumed)" if resumed else ""),
                      "both": "it is ACTIVE ON BOTH HOSTS: stop and check it by hand",

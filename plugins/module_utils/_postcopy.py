@@ -40,8 +40,8 @@ def _hex_addr(text):
     return ip, int(port, 16)
 
 
-def qemu_peers(pid, proc="/proc"):
-    """(ip, port) of every established IPv4 TCP connection of process pid."""
+def qemu_sockets(pid, proc="/proc"):
+    """(state, (local ip, port), (peer ip, port)) of every IPv4 TCP socket of process pid; state as in /proc (01 = ESTABLISHED, 0A = LISTEN)."""
     inodes = set()
     fd_dir = os.path.join(proc, str(pid), "fd")
     for fd in os.listdir(fd_dir):
@@ -51,14 +51,19 @@ def qemu_peers(pid, proc="/proc"):
             continue
         if target.startswith("socket:["):
             inodes.add(target[8:-1])
-    peers = []
+    found = []
     with open(os.path.join(proc, str(pid), "net", "tcp")) as table:
         next(table)
         for line in table:
             fields = line.split()
-            if fields[3] == "01" and fields[9] in inodes:  # ESTABLISHED, ours
-                peers.append(_hex_addr(fields[2]))
-    return peers
+            if fields[9] in inodes:
+                found.append((fields[3], _hex_addr(fields[1]), _hex_addr(fields[2])))
+    return found
+
+
+def qemu_peers(pid, proc="/proc"):
+    """(ip, port) of every established IPv4 TCP connection of process pid."""
+    return [peer for state, _local, peer in qemu_sockets(pid, proc) if state == "01"]
 
 
 def migration_port(peers, dest_ip):

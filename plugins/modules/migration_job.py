@@ -44,7 +44,10 @@ options:
     required: true
     choices: [aborted, completed, recovered]
   dest:
-    description: With O(state=recovered), the destination as a libvirt URI or a host name (see O(transport)).
+    description:
+      - With O(state=recovered), the destination as a libvirt URI or a host name (see O(transport)).
+      - The action plugin replaces an inventory host name by that host's C(drover_libvirt_uri) (used as the
+        URI), else its C(drover_libvirt_address) or C(ansible_host).
     type: str
   transport:
     description: Transport to O(dest) when it is not a URI.

@@ -92,7 +92,11 @@ def test_stream_failed_in_qemu_is_resumed(guest):
     for host in ("hv2", "hv3"):
         lab("exec", host, "--", "sysctl", "-q", "-w", "net.ipv4.tcp_retries2=4")
     before = heartbeat("hv2", guest)
-    result = migrate_with_outage("hv2", "hv3", guest, outage=40)
+    try:
+        result = migrate_with_outage("hv2", "hv3", guest, outage=40)
+    finally:
+        for host in ("hv2", "hv3"):
+            lab("exec", host, "--", "sysctl", "-q", "-w", "net.ipv4.tcp_retries2=8")  # the lab's own value
     assert not result.get("failed"), result
     steps = result["postcopy_recovery"]["steps"]
     assert result["postcopy_recovery"]["landed"] is True, steps
@@ -151,3 +155,86 @@ def test_split_guest_is_reported_then_recovered_with_migration_job(guest):
     print("recovered with migration_job: %s" % result["steps"])
     assert_runs_only_on(guest, dst)
     wait_heartbeat_after(dst, guest, before, timeout=60)
+
+
+def domain_state(host, name):
+    conn = libvirt.open(uri(host))
+    try:
+        return tuple(conn.lookupByName(name).state())
+    finally:
+        conn.close()
+
+
+def stream_peers(host, port=49152):
+    """(ip, port) of the source's end of each connection established to `host`'s migration port."""
+    text = lab("exec", host, "--", "ss", "-H", "-t", "-n", "state", "established", "( sport = :%d )" % port).stdout
+    peers = []
+    for line in text.splitlines():
+        ip, peer_port = line.split()[-1].rsplit(":", 1)
+        peers.append((ip, int(peer_port)))
+    return peers
+
+
+def lose_replies(host, peers, add=True, port=49152):
+    """Drop what `host` sends on these connections: like a destination with nothing in flight, it never
+    hears that the source closed them."""
+    for ip, peer_port in peers:
+        lab("exec", host, "--", "iptables", "-w", "5", "-I" if add else "-D", "OUTPUT", "-p", "tcp", "--sport", str(port),
+            "-d", ip, "--dport", str(peer_port), "-j", "DROP", check=add)
+
+
+def test_split_left_by_a_link_cut_for_good_is_finished_by_running_the_playbook_again():
+    """The source gives the stream up; the destination waits on it for good (its kernel never hears of
+    the close). The same playbook, run again, lets the destination give it up, resumes the migration
+    from the source and leaves the guest running and defined on the destination only."""
+    name = "pc2"
+    assert lab("guest", name, "--host", "hv1", "--memory", "192", "--dirty-mb", "4", "--wait",
+               check=False).returncode == 0
+    # The source's kernel gives the stream up in seconds; the destination's, a quarter of an hour later.
+    lab("exec", "hv1", "--", "sysctl", "-q", "-w", "net.ipv4.tcp_retries2=4")
+    lab("exec", "hv2", "--", "sysctl", "-q", "-w", "net.ipv4.tcp_retries2=15")
+    before = heartbeat("hv1", name)
+    peers = []
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = os.path.join(tmp, "result.json")
+            proc = start_migration({"host": "hv1", "name": name, "dest": "hv2", "bandwidth": 10,
+                                    "convergence": "balanced",
+                                    "convergence_knobs": {"stall_window": 600, "min_timeout": 600,
+                                                          "postcopy_bandwidth": 2},
+                                    "postcopy_recovery_wait": 5}, out)
+            try:
+                force_postcopy_early("hv1", name)
+                peers = stream_peers("hv2")
+                assert peers, "no migration stream to hv2"
+                lose_replies("hv2", peers)
+                lab("exec", "hv2", "--", "ip", "link", "set", "eth0", "down")
+                proc.wait(timeout=300)
+                # The link stays down until the source's QEMU has failed the stream.
+                deadline = time.time() + 120
+                while domain_state("hv1", name) != (libvirt.VIR_DOMAIN_PAUSED, libvirt.VIR_DOMAIN_PAUSED_POSTCOPY_FAILED):
+                    assert time.time() < deadline, "the source never failed the stream: %s" % (domain_state("hv1", name),)
+                    time.sleep(1)
+            finally:
+                lab("exec", "hv2", "--", "ip", "link", "set", "eth0", "up")
+                if proc.poll() is None:
+                    proc.kill()
+            with open(out) as f:
+                failed = json.load(f)
+        assert failed.get("failed") and "FAILED IN POST-COPY" in failed["msg"], failed
+        assert "playbooks/migrate.yml again" in failed["msg"]
+        # Split, and stuck: the destination still runs the post-copy as if its stream were alive.
+        time.sleep(10)
+        assert domain_state("hv2", name) == (libvirt.VIR_DOMAIN_RUNNING, libvirt.VIR_DOMAIN_RUNNING_POSTCOPY)
+        assert stream_peers("hv2") == peers
+        run = playbook("playbooks/migrate.yml", {"drover_vm": name, "drover_to": "hv2"})
+        assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+        assert "finished, forward, the move to hv2 that failed in post-copy" in run.stdout, run.stdout[-3000:]
+        section = run.stdout.split("Let hv2 give up the stream hv1 dropped")[1].split("TASK")[0]
+        assert "changed: [" in section and "-> hv2" in section, section
+        assert_runs_only_on(name, "hv2")
+        wait_heartbeat_after("hv2", name, before, timeout=60)
+    finally:
+        lose_replies("hv2", peers, add=False)
+        for host in ("hv1", "hv2"):
+            lab("exec", host, "--", "sysctl", "-q", "-w", "net.ipv4.tcp_retries2=8")  # the lab's own value

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ansible_collections.drover.libvirt.plugins.module_utils._domain_facts import parse_domain_xml, storage_place
 from ansible_collections.drover.libvirt.plugins.module_utils._host_facts import (
-    mount_types, path_is_shared, shared_filesystems, unescape_mount_field)
+    domain_facts, mount_types, path_is_shared, shared_filesystems, unescape_mount_field)
 
 STORAGE = [
     {"pool": "shared", "path": "/srv/drover/shared", "shared": True},
@@ -164,3 +164,78 @@ def test_mount_types_read_escaped_mount_points(tmp_path):
     info.write_text("36 35 98:0 / /srv/vm\\040images rw,noatime master:1 - nfs4 srv:/export rw\n"
                     "37 35 98:1 / / rw - ext4 /dev/vda1 rw\n")
     assert mount_types(str(info)) == {"/srv/vm images": "nfs4", "/": "ext4"}
+
+
+class _HeldError(Exception):
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code, self.message = code, message
+
+    def get_error_code(self):
+        return self.code
+
+    def get_error_message(self):
+        return self.message
+
+
+class _HeldLibvirt:
+    """What domain_facts uses of libvirt: its error class and two error codes."""
+    libvirtError = _HeldError
+    VIR_ERR_OPERATION_TIMEOUT = 68
+    VIR_ERR_NO_DOMAIN = 42
+
+
+class _HeldDomain:
+    """A domain on the destination of a post-copy migration whose stream died: libvirt's job holds it."""
+
+    def __init__(self, code=68):
+        self.code = code
+        self.calls = []
+
+    def state(self):
+        return [1, 10]  # running, post-copy
+
+    def isActive(self):
+        return 1
+
+    def isPersistent(self):
+        return 1
+
+    def name(self):
+        return "pc1"
+
+    def UUIDString(self):
+        return "6f0e0b8e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"
+
+    def info(self):
+        return [1, 196608, 196608, 2, 0]
+
+    def XMLDesc(self, flags):
+        raise _HeldError(self.code, "Timed out during operation: cannot acquire state change lock "
+                                    "(held by monitor=remoteDispatchDomainMigrateFinish3Params)")
+
+    def jobStats(self, flags=0):
+        raise _HeldError(84, "migration statistics are available only on the source host")
+
+    def blockInfo(self, target, flags):
+        self.calls.append(target)
+        raise AssertionError("a held domain's disks are not asked for")
+
+
+def test_a_domain_held_by_a_job_is_reported_busy_not_failing_the_host():
+    facts = domain_facts(_HeldDomain(), (), _HeldLibvirt)
+    assert (facts["name"], facts["uuid"], facts["active"], facts["persistent"]) == (
+        "pc1", "6f0e0b8e-1c2d-4e5f-8a9b-0c1d2e3f4a5b", True, True)
+    assert facts["memory_kib"] == 196608 and facts["vcpus"] == 2
+    assert facts["job"]["type"] == "unknown"
+    assert "held by monitor=remoteDispatchDomainMigrateFinish3Params" in facts["job"]["held_by"]
+    assert facts["disks"] == [] and facts["state_reason"] == 10
+
+
+def test_other_errors_reading_a_definition_still_fail():
+    try:
+        domain_facts(_HeldDomain(code=1), (), _HeldLibvirt)
+    except _HeldError as exc:
+        assert exc.get_error_code() == 1
+    else:
+        raise AssertionError("an unexpected libvirt error must not be hidden")

@@ -1,0 +1,17 @@
+# -*- coding: utf-8 -*-
+# Copyright: drover.libvirt contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin of drover.libvirt.migration_stream: lets O(source) name an inventory host."""
+
+from __future__ import annotations
+
+from ansible_collections.drover.libvirt.plugins.plugin_utils._destinations import DestinationAction
+
+
+class ActionModule(DestinationAction):
+    MODULE = "drover.libvirt.migration_stream"
+
+    def resolve_args(self, args, task_vars, result):
+        if args.get("source") is not None:
+            args["source"] = self.address(args["source"], task_vars)[0]
+        return args

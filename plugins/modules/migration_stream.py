@@ -1,0 +1,204 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: drover.libvirt contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: migration_stream
+short_description: Close the incoming stream of a failed post-copy migration that the destination still waits on
+version_added: 0.1.0
+description:
+  - Runs on the destination of a post-copy migration whose link died. The source's QEMU fails the stream when its
+    kernel stops retransmitting, but the destination's QEMU only reads from it; with nothing of its own in flight,
+    its connection stays open for good, it ignores the source's attempts to resume, and libvirt's incoming
+    migration job holds the domain (even libvirt's abort waits on it). The guest then stays split between the
+    hosts.
+  - This module closes that connection on the destination, so its QEMU pauses the migration and the source can
+    resume it (M(drover.libvirt.migration_job) with O(drover.libvirt.migration_job#module:state=recovered)). Neither
+    side's guest is touched.
+  - It acts only when the domain here is the destination of a post-copy migration that has not noticed the failure,
+    and the domain on O(source) is read as failed in post-copy; otherwise it changes nothing and says why.
+  - Only established connections of the domain's own QEMU on a port that QEMU listens on (its incoming migration
+    port) are closed, with the kernel's socket destroy (what C(ss -K) does, asked over netlink; IPv4). It reads
+    C(/proc), so it runs on the destination itself, with the default O(uri).
+author:
+  - drover.libvirt maintainers (!UNKNOWN)
+extends_documentation_fragment:
+  - drover.libvirt.connection
+attributes:
+  check_mode:
+    support: full
+    description: Reads both sides and lists the connections that would be closed.
+  diff_mode:
+    support: none
+    description: Not supported; RV(closed) lists what goes.
+options:
+  name:
+    description: Name of the domain.
+    type: str
+    required: true
+    aliases: [domain]
+  source:
+    description:
+      - The source of the failed migration, as a libvirt URI or a host name (see O(transport)).
+      - The action plugin replaces an inventory host name by that host's C(drover_libvirt_uri) (used as the
+        URI), else its C(drover_libvirt_address) or C(ansible_host).
+    type: str
+    required: true
+  transport:
+    description: Transport to O(source) when it is not a URI.
+    type: str
+    choices: [ssh, tcp, tls]
+    default: ssh
+  wait:
+    description: Seconds to wait, after closing, for the destination's QEMU to pause the migration.
+    type: int
+    default: 30
+requirements:
+  - A destination kernel that can destroy sockets (C(CONFIG_INET_DIAG_DESTROY), as distribution kernels have)
+seealso:
+  - module: drover.libvirt.migration_job
+  - module: drover.libvirt.migrate
+"""
+
+EXAMPLES = r"""
+- name: Let the destination give up the stream the source already dropped
+  drover.libvirt.migration_stream:
+    name: db1
+    source: hv1
+  delegate_to: hv2
+  register: stream
+
+- name: Resume the migration from the source
+  drover.libvirt.migration_job:
+    name: db1
+    state: recovered
+    dest: hv2
+    migration_port: "{{ stream.port }}"
+  delegate_to: hv1
+"""
+
+RETURN = r"""
+closed:
+  description: The connections closed (in check mode, that would be), as local and peer C(ip:port).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{local: "10.0.0.2:49152", peer: "10.0.0.1:41516"}]
+port:
+  description: The port the domain's QEMU listens on for the migration, for O(drover.libvirt.migration_job#module:migration_port); null when none.
+  returned: always
+  type: int
+  sample: 49152
+reason:
+  description: Why the connections were closed, or why nothing was.
+  returned: always
+  type: str
+  sample: the source gave the stream up; the destination still waits on it
+destination_state:
+  description: The domain's state here afterwards, as C([state, reason]) numbers of libvirt.
+  returned: always
+  type: list
+  elements: int
+  sample: [1, 11]
+source_state:
+  description: The domain's state on O(source), as C([state, reason]) numbers of libvirt; null when it is not there.
+  returned: always
+  type: list
+  elements: int
+  sample: [3, 13]
+"""
+
+import errno
+import time
+
+from ansible_collections.drover.libvirt.plugins.module_utils._argspec import DOMAIN_NAME, TRANSPORT
+from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
+from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_module import LibvirtModule
+from ansible_collections.drover.libvirt.plugins.module_utils._stale_stream import (
+    NOTICED, decide_close, destroy, incoming_streams)
+from ansible_collections.drover.libvirt.plugins.module_utils._uri import destination_uri, parse_uri
+
+PID_FILE = "/run/libvirt/qemu/%s.pid"
+
+
+def qemu_pid(name):
+    try:
+        with open(PID_FILE % name) as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        raise DroverError("the QEMU process of %r is not found here (%s)" % (name, PID_FILE % name))
+
+
+def source_state(module, name):
+    p = module.params
+    uri = destination_uri(p["source"], p["transport"], allow_insecure=p["allow_insecure_transport"])
+    conn = module.connect(uri, "source")
+    try:
+        return list(conn.lookupByName(name).state())
+    except module.libvirt.libvirtError as exc:
+        if exc.get_error_code() == module.libvirt.VIR_ERR_NO_DOMAIN:
+            return None
+        raise
+
+
+def main():
+    module = LibvirtModule(
+        argument_spec=dict(
+            name=DOMAIN_NAME,
+            source=dict(type="str", required=True),
+            transport=TRANSPORT,
+            wait=dict(type="int", default=30),
+        ),
+        ranges=dict(wait=(0, 3600)),
+        supports_check_mode=True,
+    )
+
+    def work():
+        p = module.params
+        if parse_uri(p["uri"])["host"]:
+            raise DroverError("migration_stream reads the destination's own processes: run it on the destination "
+                              "with the default uri, not %s" % p["uri"])
+        conn = module.connect(p["uri"], "hypervisor")
+        dom = module.lookup(conn, p["name"])
+        dest_state = list(dom.state())
+        source = source_state(module, p["name"])
+        close, reason = decide_close(dest_state, source)
+        pid = qemu_pid(p["name"])
+        ports, streams = incoming_streams(pid)
+        result = {"changed": False, "closed": [], "reason": reason, "port": ports[0] if ports else None,
+                  "destination_state": dest_state, "source_state": source}
+        if not close or not streams:
+            if close:
+                result["reason"] = reason + ", but no open stream was found"
+            return result
+        result.update(changed=True, closed=streams)
+        if module.check_mode:
+            return result
+        refused = {}
+        for stream in streams:
+            try:
+                destroy(stream)
+            except OSError as exc:
+                if exc.errno != errno.ENOENT:  # gone already: closed as asked
+                    refused["%s-%s" % (stream["local"], stream["peer"])] = exc.strerror
+        if refused:
+            raise DroverError("the kernel did not close %s (socket destroy needs CONFIG_INET_DIAG_DESTROY); no guest "
+                              "was touched" % ", ".join("%s (%s)" % item for item in sorted(refused.items())),
+                              closed=[s for s in streams if "%s-%s" % (s["local"], s["peer"]) not in refused])
+        deadline = time.monotonic() + p["wait"]
+        while tuple(dom.state()) not in NOTICED and time.monotonic() < deadline:
+            time.sleep(0.5)
+        result["destination_state"] = list(dom.state())
+        if tuple(result["destination_state"]) not in NOTICED:
+            module.warn("%s was closed but the destination has not paused the migration within %ss"
+                        % (", ".join(s["local"] for s in streams), p["wait"]))
+        return result
+
+    module.run(work)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+# -*- coding: utf-8 -*-
+# Copyright: drover.libvirt contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""When the destination's half of a dead post-copy stream is closed, and which connections are."""
+
+from __future__ import annotations
+
+import os
+import socket
+import struct
+
+import pytest
+
+from ansible_collections.drover.libvirt.plugins.module_utils._stale_stream import (
+    decide_close, destroy_request, incoming_streams)
+
+# QEMU 42 listens on 10.251.0.2:49152 (C000) and holds two streams on it from 10.251.0.1, plus a
+# connection of its own elsewhere (a VNC client on 5900 it does not listen on here) and one of
+# another process on the same port.
+TCP = """  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0200FB0A:C000 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1000 1
+   1: 0200FB0A:C000 0100FB0A:A22C 01 00000000:00000000 00:00000000 00000000     0        0 1001 1
+   2: 0200FB0A:C000 0100FB0A:A22A 01 00000000:00000000 00:00000000 00000000     0        0 1002 1
+   3: 0200FB0A:170C 0100FB0A:D000 01 00000000:00000000 00:00000000 00000000     0        0 1003 1
+   4: 0200FB0A:C000 0300FB0A:A000 01 00000000:00000000 00:00000000 00000000     0        0 9999 1
+   5: 0200FB0A:C000 0300FB0A:A001 06 00000000:00000000 00:00000000 00000000     0        0 1004 1
+"""
+
+
+def fake_proc(tmp_path, pid=42):
+    fd = tmp_path / str(pid) / "fd"
+    fd.mkdir(parents=True)
+    (tmp_path / str(pid) / "net").mkdir()
+    (tmp_path / str(pid) / "net" / "tcp").write_text(TCP)
+    for i, inode in enumerate(("1000", "1001", "1002", "1003", "1004")):
+        os.symlink("socket:[%s]" % inode, str(fd / str(i)))
+    return str(tmp_path)
+
+
+def test_only_established_streams_of_the_process_on_its_listening_port(tmp_path):
+    ports, streams = incoming_streams(42, proc=fake_proc(tmp_path))
+    assert ports == [49152]
+    assert sorted(s["peer"] for s in streams) == ["10.251.0.1:41514", "10.251.0.1:41516"]
+    assert all(s["local"] == "10.251.0.2:49152" for s in streams)
+
+
+RUNNING_POSTCOPY, RUNNING_POSTCOPY_FAILED = (1, 10), (1, 11)
+PAUSED_POSTCOPY, PAUSED_POSTCOPY_FAILED = (3, 12), (3, 13)
+
+
+@pytest.mark.parametrize("dest, source, close, why", [
+    (RUNNING_POSTCOPY, PAUSED_POSTCOPY_FAILED, True, "gave the stream up"),
+    (PAUSED_POSTCOPY, PAUSED_POSTCOPY_FAILED, True, "gave the stream up"),
+    # The source still sends: a healthy post-copy, never cut.
+    (RUNNING_POSTCOPY, PAUSED_POSTCOPY, False, "still runs"),
+    (RUNNING_POSTCOPY, (1, 1), False, "still runs"),
+    (RUNNING_POSTCOPY, None, False, "nothing to resume from"),
+    # The destination noticed already: it can be resumed as it is.
+    (RUNNING_POSTCOPY_FAILED, PAUSED_POSTCOPY_FAILED, False, "already paused"),
+    (PAUSED_POSTCOPY_FAILED, PAUSED_POSTCOPY_FAILED, False, "already paused"),
+    # Not an incoming post-copy migration at all.
+    ((1, 1), PAUSED_POSTCOPY_FAILED, False, "not the destination"),
+    ((5, 1), PAUSED_POSTCOPY_FAILED, False, "not the destination"),
+])
+def test_closing_only_when_the_source_failed_and_the_destination_still_waits(dest, source, close, why):
+    decided, reason = decide_close(list(dest), list(source) if source else None)
+    assert decided is close and why in reason
+
+
+def test_the_destroy_request_names_exactly_one_connection():
+    message = destroy_request({"local": "10.251.0.2:49152", "peer": "10.251.0.1:41516"}, seq=7)
+    length, kind, flags, seq, _pid = struct.unpack_from("=IHHII", message)
+    assert (length, kind, flags, seq) == (len(message), 21, 0x5, 7)  # SOCK_DESTROY, request + ack
+    family, protocol, _ext, _pad, states = struct.unpack_from("=BBBBI", message, 16)
+    assert (family, protocol, states) == (socket.AF_INET, socket.IPPROTO_TCP, 1 << 1)
+    sport, dport = struct.unpack_from(">HH", message, 24)
+    assert (sport, dport) == (49152, 41516)
+    assert message[28:32] == socket.inet_aton("10.251.0.2") and message[44:48] == socket.inet_aton("10.251.0.1")
+    assert len(message) == 72
+
+
+@pytest.mark.parametrize("bad", [
+    {"local": "10.251.0.2;reboot:49152", "peer": "10.251.0.1:1"},
+    {"local": "10.251.0.2:49152", "peer": "10.251.0.1:$(id)"},
+    {"local": "10.251.0.2:0", "peer": "10.251.0.1:1"},
+    {"local": "10.251.0.2:49152", "peer": "::1:1"},
+])
+def test_anything_but_an_ipv4_address_and_port_is_refused(bad):
+    with pytest.raises(ValueError):
+        destroy_request(bad)
