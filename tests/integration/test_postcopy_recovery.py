@@ -226,11 +226,11 @@ def test_split_left_by_a_link_cut_for_good_is_finished_by_running_the_playbook_a
         # Split, and stuck: the destination still runs the post-copy as if its stream were alive.
         time.sleep(10)
         assert domain_state("hv2", name) == (libvirt.VIR_DOMAIN_RUNNING, libvirt.VIR_DOMAIN_RUNNING_POSTCOPY)
-        assert stream_peers("hv2") == peers
+        assert set(stream_peers("hv2")) & set(peers), "no stream of the migration is left open on hv2"
         run = playbook("playbooks/migrate.yml", {"drover_vm": name, "drover_to": "hv2"})
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
         assert "finished, forward, the move to hv2 that failed in post-copy" in run.stdout, run.stdout[-3000:]
-        section = run.stdout.split("Let hv2 give up the stream hv1 dropped")[1].split("TASK")[0]
+        section = run.stdout.split("Let the destination give up the stream its source dropped")[1].split("TASK")[0]
         assert "changed: [" in section and "-> hv2" in section, section
         assert_runs_only_on(name, "hv2")
         wait_heartbeat_after("hv2", name, before, timeout=60)
