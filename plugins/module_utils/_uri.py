@@ -154,32 +154,32 @@ def checked_uri(uri, what="URI", allow_insecure=False):
     return parsed
 
 
-def destination_uri(dest, transport="ssh", user=None, port=None, allow_insecure=False):
+def destination_uri(dest, transport="ssh", user=None, port=None, allow_insecure=False, role="destination"):
     """The destination's libvirt URI: `dest` itself when it is a URI, else built from a host.
 
     Refused, naming why, when it is insecure (plain TCP, ...) and allow_insecure is false.
     """
     if not isinstance(dest, str):
-        raise DroverError("destination must be a host name or a libvirt URI, got %s" % quoted(dest))
+        raise DroverError("%s must be a host name or a libvirt URI, got %s" % (role, quoted(dest)))
     if "://" in dest:
-        parsed = parse_uri(dest, "destination")
+        parsed = parse_uri(dest, role)
         if not parsed["host"]:
-            raise DroverError("destination %s is a local URI; a migration needs a remote host" % quoted(dest))
-        refuse_insecure(parsed, allow_insecure, "destination")
+            raise DroverError("%s %s is a local URI; a migration needs a remote host" % (role, quoted(dest)))
+        refuse_insecure(parsed, allow_insecure, role)
         return dest
     if transport not in TRANSPORTS:
         raise DroverError("transport %s is not one of %s" % (quoted(transport), ", ".join(TRANSPORTS)))
     if not valid_hostname(dest):
-        raise DroverError("destination %s is neither a libvirt URI nor a valid host name" % quoted(dest))
+        raise DroverError("%s %s is neither a libvirt URI nor a valid host name" % (role, quoted(dest)))
     netloc = dest if ":" not in dest.strip("[]") else "[%s]" % dest.strip("[]")
     if user:
         if _has_bad_chars(user) or "@" in user or "/" in user or ":" in user:
-            raise DroverError("destination user %s is not a valid user name" % quoted(user))
+            raise DroverError("%s user %s is not a valid user name" % (role, quoted(user)))
         netloc = "%s@%s" % (user, netloc)
     if port:
         netloc = "%s:%d" % (netloc, port)
     uri = "qemu+%s://%s/system" % (transport, netloc)
-    checked_uri(uri, "destination", allow_insecure)
+    checked_uri(uri, role, allow_insecure)
     return uri
 
 

@@ -132,9 +132,7 @@ def qemu_pid(name):
         raise DroverError("the QEMU process of %r is not found here (%s)" % (name, PID_FILE % name))
 
 
-def source_state(module, name):
-    p = module.params
-    uri = destination_uri(p["source"], p["transport"], allow_insecure=p["allow_insecure_transport"])
+def source_state(module, uri, name):
     conn = module.connect(uri, "source")
     try:
         return list(conn.lookupByName(name).state())
@@ -161,10 +159,12 @@ def main():
         if parse_uri(p["uri"])["host"]:
             raise DroverError("migration_stream reads the destination's own processes: run it on the destination "
                               "with the default uri, not %s" % p["uri"])
+        source_uri = destination_uri(p["source"], p["transport"], allow_insecure=p["allow_insecure_transport"],
+                                     role="source")
         conn = module.connect(p["uri"], "hypervisor")
         dom = module.lookup(conn, p["name"])
         dest_state = list(dom.state())
-        source = source_state(module, p["name"])
+        source = source_state(module, source_uri, p["name"])
         close, reason = decide_close(dest_state, source)
         pid = qemu_pid(p["name"])
         ports, streams = incoming_streams(pid)

@@ -99,6 +99,7 @@ MOVES = {"moves": [{"domain": "vm1", "destination": "hv2"}]}
 PREFLIGHT = {"destinations": ["hv2"]}
 FLEET = {"hosts": ["hv2"]}
 JOB = {"name": "vm1", "state": "aborted"}
+STREAM = {"name": "vm1", "source": "hv1"}
 
 # (module, base arguments, changes, fragments the message must hold, what was opened)
 # Fragments name the bad value as the message shows it (repr, or cut after 100 characters).
@@ -112,6 +113,12 @@ MODULE_CASES = [
     ("migrate", MIGRATE, {"name": "v" * 300}, ["domain name 'vvvv", "(300 characters) is longer than 255 bytes"], NONE),
     ("migration_job_info", {}, {"name": "vm\t1"}, ["domain name 'vm\\t1'"], LOCAL),
     ("migration_job", JOB, {"name": "../vm1"}, ["domain name '../vm1'"], LOCAL),
+    ("migration_stream", STREAM, {"name": "a/b"}, ["domain name 'a/b'"], LOCAL),
+    ("migration_stream", STREAM, {"source": "hv1; reboot"}, ["source 'hv1; reboot' is neither a libvirt URI"], NONE),
+    ("migration_stream", STREAM, {"source": "qemu+tcp://hv1/system"}, ["source", "qemu+tcp://hv1/system"], NONE),
+    ("migration_stream", STREAM, {"uri": "qemu+ssh://hv2/system"},
+     ["run it on the destination with the default uri, not qemu+ssh://hv2/system"], NONE),
+    ("migration_stream", STREAM, {"wait": -5}, ["wait must be from 0 to 3600, got -5"], NONE),
     # destinations: shell characters, quotes, spaces, unicode, length, malformed URIs
     ("migrate", MIGRATE, {"dest": "hv2; reboot"}, ["destination 'hv2; reboot' is neither a libvirt URI"], NONE),
     ("migrate", MIGRATE, {"dest": "$(reboot)"}, ["destination '$(reboot)'"], NONE),
@@ -336,6 +343,8 @@ def test_role_variables_given_as_text_are_typed(role):
     ("drover_bandwidth", "-1", "drover_bandwidth must be from 0 to 1048576, got -1"),
     ("drover_transport", "rsh", "drover_transport: 'rsh' is not one of ssh, tcp, tls"),
     ("drover_tls", "sometimes", "drover_tls: cannot read 'sometimes' as true or false"),
+    ("drover_recovery_wait", "-1", "drover_recovery_wait must be from 0 to 86400, got -1"),
+    ("drover_recovery_wait", "soon", "drover_recovery_wait: cannot read 'soon' as a whole number"),
 ])
 def test_a_migrate_playbook_variable_that_is_wrong_is_refused_naming_it(name, value, message):
     spec, ranges = _playbook_spec("playbooks/migrate.yml", "Read the request's variables, typed")
