@@ -214,7 +214,11 @@ domains:
       description: Measured dirty rate in MiB/s, null unless O(dirty_rate_seconds) is set.
       type: int
     job:
-      description: The libvirt job running on the domain (type and operation), or null.
+      description:
+        - The libvirt job running on the domain (type and operation), or null.
+        - With C(held_by) (libvirt's message) when a job holds the domain so that its definition cannot be read,
+          as on the destination of a post-copy migration whose stream died; the domain is then reported from its
+          state and size alone.
       type: dict
   sample: [{name: vm1, uuid: 0b5c..., state: running, state_reason: 1, active: true,
             persistent: true, memory_kib: 131072, vcpus: 1}]
