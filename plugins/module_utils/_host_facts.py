@@ -24,7 +24,8 @@ import xml.etree.ElementTree as ET
 from ansible_collections.drover.libvirt.plugins.module_utils._domain_facts import (
     SHARED_FS_TYPES, SHARED_POOL_TYPES, parse_domain_xml)
 from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_enums import (
-    DIRTYRATE_MEASURED, JOB_CANCELLED, JOB_COMPLETED, JOB_FAILED, JOB_NONE, JOB_TYPE_NAMES, STATE_NAMES, version_text)
+    DIRTYRATE_MEASURED, DOMAIN_RUNNING, JOB_CANCELLED, JOB_COMPLETED, JOB_FAILED, JOB_NONE, JOB_TYPE_NAMES,
+    RUNNING_POSTCOPY, RUNNING_POSTCOPY_FAILED, STATE_NAMES, version_text)
 from ansible_collections.drover.libvirt.plugins.module_utils._claim_store import (
     STATE_POOL, read_local_claims, remote_claims, state_pool)
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
@@ -32,6 +33,8 @@ from ansible_collections.drover.libvirt.plugins.module_utils._maintenance import
 from ansible_collections.drover.libvirt.plugins.module_utils._uri import parse_uri
 
 QEMU_CONF = "/etc/libvirt/qemu.conf"
+# (state, reason) of the destination's domain while a post-copy migration comes in.
+INCOMING_POSTCOPY = {(DOMAIN_RUNNING, RUNNING_POSTCOPY), (DOMAIN_RUNNING, RUNNING_POSTCOPY_FAILED)}
 _OCTAL_ESCAPE = re.compile(r"\\([0-7]{3})")
 
 
@@ -275,15 +278,21 @@ def domain_facts(dom, storage, libvirt):
     state, reason = dom.state()
     active = bool(dom.isActive())
     held_by = None
-    try:
-        xml = dom.XMLDesc(0)
-    except libvirt.libvirtError as exc:
-        if exc.get_error_code() != libvirt.VIR_ERR_OPERATION_TIMEOUT:
-            raise
-        # A job that does not let go (an incoming post-copy migration whose stream died) holds the
-        # domain: the host is still read, and this domain is reported busy rather than guessed at.
-        held_by = exc.get_error_message()
+    if (state, reason) in INCOMING_POSTCOPY:
+        # libvirt's incoming migration job holds the domain: asking for its XML would wait 30 s and
+        # fail (for good when the stream died). It is reported busy from its state and size.
+        held_by = "an incoming post-copy migration (%s)" % ("failed" if reason == RUNNING_POSTCOPY_FAILED else "running")
         xml = _held_definition(dom)
+    else:
+        try:
+            xml = dom.XMLDesc(0)
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() != libvirt.VIR_ERR_OPERATION_TIMEOUT:
+                raise
+            # Another job that does not let go holds the domain: the host is still read, and this
+            # domain is reported busy rather than guessed at.
+            held_by = exc.get_error_message()
+            xml = _held_definition(dom)
     facts = parse_domain_xml(xml, storage)
     if active:
         info = dom.info()

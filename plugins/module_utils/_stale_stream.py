@@ -95,3 +95,37 @@ def destroy(stream):
         error = struct.unpack_from("=i", reply, 16)[0]
         if error:
             raise OSError(-error, os.strerror(-error))
+
+
+def _split_role(dom):
+    """'out' for the source of a move that failed in post-copy, 'in' for its destination, else None."""
+    state, reason = dom.get("state"), dom.get("state_reason")
+    if state == "paused" and reason == PAUSED_POSTCOPY_FAILED:
+        return "out"
+    if state == "running" and reason in (RUNNING_POSTCOPY, RUNNING_POSTCOPY_FAILED):
+        return "in"
+    return None
+
+
+def split_moves(fleet, hosts=None):
+    """Moves that failed in post-copy, to finish forward: [{domain, uuid, source, destination}], by domain.
+
+    fleet: {host: hypervisor_info result}. A move is split when a domain is paused on one host with reason
+    "post-copy failed" and the same UUID runs on exactly one other host with reason "post-copy" or "post-copy
+    failed". With `hosts`, only moves whose source or destination is one of them.
+    """
+    found = {}
+    for host in sorted(fleet):
+        doms = fleet[host].get("domains") if isinstance(fleet[host], dict) else None
+        for dom in doms if isinstance(doms, list) else []:
+            role = _split_role(dom) if isinstance(dom, dict) and isinstance(dom.get("uuid"), str) else None
+            if role:
+                found.setdefault(dom["uuid"], {"name": dom.get("name"), "out": [], "in": []})[role].append(host)
+    moves = []
+    for uuid, seen in found.items():
+        if len(seen["out"]) != 1 or len(seen["in"]) != 1:
+            continue  # half of it is not seen (a host not read), or it is not one move: left for a person
+        source, destination = seen["out"][0], seen["in"][0]
+        if hosts is None or source in hosts or destination in hosts:
+            moves.append({"domain": seen["name"], "uuid": uuid, "source": source, "destination": destination})
+    return sorted(moves, key=lambda m: (m["domain"] or "", m["uuid"]))

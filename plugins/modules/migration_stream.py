@@ -166,8 +166,13 @@ def main():
         dest_state = list(dom.state())
         source = source_state(module, source_uri, p["name"])
         close, reason = decide_close(dest_state, source)
-        pid = qemu_pid(p["name"])
-        ports, streams = incoming_streams(pid)
+        try:
+            pid = qemu_pid(p["name"])
+        except DroverError:
+            if close:
+                raise
+            pid = None  # not running here: nothing to close, no port to tell
+        ports, streams = incoming_streams(pid) if pid else ([], [])
         result = {"changed": False, "closed": [], "reason": reason, "port": ports[0] if ports else None,
                   "destination_state": dest_state, "source_state": source}
         if not close or not streams:

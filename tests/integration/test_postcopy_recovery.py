@@ -8,7 +8,8 @@ import time
 import libvirt
 import pytest
 
-from labfixture import NET, ROOT, assert_runs_only_on, heartbeat, lab, placement, playbook, uri, wait_heartbeat_after
+from labfixture import (NET, ROOT, assert_runs_only_on, evacuate, fleet_snapshot, heartbeat, lab, placement, playbook, uri,
+                        wait_heartbeat_after)
 
 pytestmark = pytest.mark.usefixtures("lab_up")
 
@@ -183,50 +184,62 @@ def lose_replies(host, peers, add=True, port=49152):
             "-d", ip, "--dport", str(peer_port), "-j", "DROP", check=add)
 
 
+def leave_split(name, src, dst):
+    """A move of `name` from src to dst cut for good in post-copy: the source's QEMU failed the stream, the
+    destination waits on it for good (its kernel never hears of the close). Returns the stream's peers."""
+    # The source's kernel gives the stream up in seconds; the destination's, a quarter of an hour later.
+    lab("exec", src, "--", "sysctl", "-q", "-w", "net.ipv4.tcp_retries2=4")
+    lab("exec", dst, "--", "sysctl", "-q", "-w", "net.ipv4.tcp_retries2=15")
+    peers = []
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "result.json")
+        proc = start_migration({"host": src, "name": name, "dest": dst, "bandwidth": 10, "convergence": "balanced",
+                                "convergence_knobs": {"stall_window": 600, "min_timeout": 600,
+                                                      "postcopy_bandwidth": 2},
+                                "postcopy_recovery_wait": 5}, out)
+        try:
+            force_postcopy_early(src, name)
+            peers = stream_peers(dst)
+            assert peers, "no migration stream to %s" % dst
+            lose_replies(dst, peers)
+            lab("exec", dst, "--", "ip", "link", "set", "eth0", "down")
+            proc.wait(timeout=300)
+            # The link stays down until the source's QEMU has failed the stream.
+            deadline = time.time() + 120
+            while domain_state(src, name) != (libvirt.VIR_DOMAIN_PAUSED, libvirt.VIR_DOMAIN_PAUSED_POSTCOPY_FAILED):
+                assert time.time() < deadline, "the source never failed the stream: %s" % (domain_state(src, name),)
+                time.sleep(1)
+        finally:
+            lab("exec", dst, "--", "ip", "link", "set", "eth0", "up")
+            if proc.poll() is None:
+                proc.kill()
+        with open(out) as f:
+            failed = json.load(f)
+    assert failed.get("failed") and "FAILED IN POST-COPY" in failed["msg"], failed
+    assert "playbooks/migrate.yml again" in failed["msg"]
+    # Split, and stuck: the destination still runs the post-copy as if its stream were alive.
+    time.sleep(10)
+    assert domain_state(dst, name) == (libvirt.VIR_DOMAIN_RUNNING, libvirt.VIR_DOMAIN_RUNNING_POSTCOPY)
+    assert set(stream_peers(dst)) & set(peers), "no stream of the migration is left open on %s" % dst
+    return peers
+
+
+def undo_split_conditions(src, dst, peers):
+    lose_replies(dst, peers, add=False)
+    for host in (src, dst):
+        lab("exec", host, "--", "sysctl", "-q", "-w", "net.ipv4.tcp_retries2=8")  # the lab's own value
+
+
 def test_split_left_by_a_link_cut_for_good_is_finished_by_running_the_playbook_again():
-    """The source gives the stream up; the destination waits on it for good (its kernel never hears of
-    the close). The same playbook, run again, lets the destination give it up, resumes the migration
+    """The same playbook, run again, lets the destination give the dead stream up, resumes the migration
     from the source and leaves the guest running and defined on the destination only."""
     name = "pc2"
     assert lab("guest", name, "--host", "hv1", "--memory", "192", "--dirty-mb", "4", "--wait",
                check=False).returncode == 0
-    # The source's kernel gives the stream up in seconds; the destination's, a quarter of an hour later.
-    lab("exec", "hv1", "--", "sysctl", "-q", "-w", "net.ipv4.tcp_retries2=4")
-    lab("exec", "hv2", "--", "sysctl", "-q", "-w", "net.ipv4.tcp_retries2=15")
     before = heartbeat("hv1", name)
     peers = []
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            out = os.path.join(tmp, "result.json")
-            proc = start_migration({"host": "hv1", "name": name, "dest": "hv2", "bandwidth": 10,
-                                    "convergence": "balanced",
-                                    "convergence_knobs": {"stall_window": 600, "min_timeout": 600,
-                                                          "postcopy_bandwidth": 2},
-                                    "postcopy_recovery_wait": 5}, out)
-            try:
-                force_postcopy_early("hv1", name)
-                peers = stream_peers("hv2")
-                assert peers, "no migration stream to hv2"
-                lose_replies("hv2", peers)
-                lab("exec", "hv2", "--", "ip", "link", "set", "eth0", "down")
-                proc.wait(timeout=300)
-                # The link stays down until the source's QEMU has failed the stream.
-                deadline = time.time() + 120
-                while domain_state("hv1", name) != (libvirt.VIR_DOMAIN_PAUSED, libvirt.VIR_DOMAIN_PAUSED_POSTCOPY_FAILED):
-                    assert time.time() < deadline, "the source never failed the stream: %s" % (domain_state("hv1", name),)
-                    time.sleep(1)
-            finally:
-                lab("exec", "hv2", "--", "ip", "link", "set", "eth0", "up")
-                if proc.poll() is None:
-                    proc.kill()
-            with open(out) as f:
-                failed = json.load(f)
-        assert failed.get("failed") and "FAILED IN POST-COPY" in failed["msg"], failed
-        assert "playbooks/migrate.yml again" in failed["msg"]
-        # Split, and stuck: the destination still runs the post-copy as if its stream were alive.
-        time.sleep(10)
-        assert domain_state("hv2", name) == (libvirt.VIR_DOMAIN_RUNNING, libvirt.VIR_DOMAIN_RUNNING_POSTCOPY)
-        assert set(stream_peers("hv2")) & set(peers), "no stream of the migration is left open on hv2"
+        peers = leave_split(name, "hv1", "hv2")
         run = playbook("playbooks/migrate.yml", {"drover_vm": name, "drover_to": "hv2"})
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
         assert "finished, forward, the move to hv2 that failed in post-copy" in run.stdout, run.stdout[-3000:]
@@ -235,6 +248,29 @@ def test_split_left_by_a_link_cut_for_good_is_finished_by_running_the_playbook_a
         assert_runs_only_on(name, "hv2")
         wait_heartbeat_after("hv2", name, before, timeout=60)
     finally:
-        lose_replies("hv2", peers, add=False)
-        for host in ("hv1", "hv2"):
-            lab("exec", host, "--", "sysctl", "-q", "-w", "net.ipv4.tcp_retries2=8")  # the lab's own value
+        undo_split_conditions("hv1", "hv2", peers)
+
+
+def test_an_evacuation_finishes_a_split_move_of_its_host_first():
+    """Draining the host a split move left its guest paused on: the move is finished forward (the guest
+    stays where it runs), then the host is drained as usual."""
+    name = "pc3"
+    assert lab("guest", name, "--host", "hv3", "--memory", "192", "--dirty-mb", "4", "--wait",
+               check=False).returncode == 0
+    before = heartbeat("hv3", name)
+    peers = []
+    try:
+        peers = leave_split(name, "hv3", "hv2")
+        proc, report, _preflight = evacuate("hv3", evacuate_verify=True)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+        assert "pc3 failed in post-copy in an earlier run" in proc.stdout, proc.stdout[-3000:]
+        section = proc.stdout.split("Let each destination give up the stream its source dropped")[1].split("TASK")[0]
+        assert "changed: [" in section, section
+        assert_runs_only_on(name, "hv2")
+        wait_heartbeat_after("hv2", name, before, timeout=60)
+        assert report["ok"] and report["summary"]["ok"], report
+        assert not [n for n, places in fleet_snapshot().items() for host, active, _p in places
+                    if host == "hv3" and active], "hv3 is drained"
+    finally:
+        undo_split_conditions("hv3", "hv2", peers)
+        playbook("playbooks/return_to_service.yml", limit="hv3")

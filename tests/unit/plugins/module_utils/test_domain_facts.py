@@ -188,12 +188,13 @@ class _HeldLibvirt:
 class _HeldDomain:
     """A domain on the destination of a post-copy migration whose stream died: libvirt's job holds it."""
 
-    def __init__(self, code=68):
+    def __init__(self, code=68, state=(1, 1)):
         self.code = code
         self.calls = []
+        self.states = list(state)
 
     def state(self):
-        return [1, 10]  # running, post-copy
+        return self.states
 
     def isActive(self):
         return 1
@@ -229,7 +230,14 @@ def test_a_domain_held_by_a_job_is_reported_busy_not_failing_the_host():
     assert facts["memory_kib"] == 196608 and facts["vcpus"] == 2
     assert facts["job"]["type"] == "unknown"
     assert "held by monitor=remoteDispatchDomainMigrateFinish3Params" in facts["job"]["held_by"]
-    assert facts["disks"] == [] and facts["state_reason"] == 10
+    assert facts["disks"] == [] and facts["state_reason"] == 1
+
+
+def test_the_destination_of_a_post_copy_migration_is_reported_busy_without_waiting_on_its_xml():
+    for reason, how in ((10, "running"), (11, "failed")):
+        facts = domain_facts(_HeldDomain(code=1, state=(1, reason)), (), _HeldLibvirt)  # XMLDesc is never asked
+        assert facts["job"]["held_by"] == "an incoming post-copy migration (%s)" % how
+        assert facts["memory_kib"] == 196608 and facts["state"] == "running"
 
 
 def test_other_errors_reading_a_definition_still_fail():

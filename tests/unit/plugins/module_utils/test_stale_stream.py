@@ -12,7 +12,7 @@ import struct
 import pytest
 
 from ansible_collections.drover.libvirt.plugins.module_utils._stale_stream import (
-    decide_close, destroy_request, incoming_streams)
+    decide_close, destroy_request, incoming_streams, split_moves)
 
 # QEMU 42 listens on 10.251.0.2:49152 (C000) and holds two streams on it from 10.251.0.1, plus a
 # connection of its own elsewhere (a VNC client on 5900 it does not listen on here) and one of
@@ -88,3 +88,31 @@ def test_the_destroy_request_names_exactly_one_connection():
 def test_anything_but_an_ipv4_address_and_port_is_refused(bad):
     with pytest.raises(ValueError):
         destroy_request(bad)
+
+
+def _dom(name, uuid, state, reason):
+    return {"name": name, "uuid": uuid, "state": state, "state_reason": reason, "active": state != "shutoff"}
+
+
+def test_a_move_split_between_two_hosts_is_found_with_its_source_and_destination():
+    fleet = {
+        "hv1": {"domains": [_dom("db1", "u1", "paused", 13), _dom("web1", "u2", "running", 1)]},
+        "hv2": {"domains": [_dom("db1", "u1", "running", 10)]},
+        "hv3": {"domains": [_dom("app1", "u3", "running", 11), _dom("web2", "u4", "paused", 12)]},
+    }
+    assert split_moves(fleet) == [{"domain": "db1", "uuid": "u1", "source": "hv1", "destination": "hv2"}]
+    assert split_moves(fleet, hosts=["hv2"]) == split_moves(fleet)
+    assert split_moves(fleet, hosts=["hv3"]) == []
+
+
+def test_half_a_split_or_more_than_one_is_left_for_a_person():
+    one_half = {"hv1": {"domains": [_dom("db1", "u1", "paused", 13)]}, "hv2": None}
+    assert split_moves(one_half) == []
+    two_destinations = {"hv1": {"domains": [_dom("db1", "u1", "paused", 13)]},
+                        "hv2": {"domains": [_dom("db1", "u1", "running", 10)]},
+                        "hv3": {"domains": [_dom("db1", "u1", "running", 11)]}}
+    assert split_moves(two_destinations) == []
+    # A healthy post-copy (source paused with reason "post-copy") is not split.
+    healthy = {"hv1": {"domains": [_dom("db1", "u1", "paused", 12)]},
+               "hv2": {"domains": [_dom("db1", "u1", "running", 10)]}}
+    assert split_moves(healthy) == []
