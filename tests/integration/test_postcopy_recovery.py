@@ -56,13 +56,19 @@ def cut_link(host, seconds):
         lab("exec", host, "--", "ip", "link", "set", "eth0", "up")
 
 
+def start_slow_postcopy_move(src, dst, name, out, postcopy_mib_s, recovery_wait):
+    """migrate under balanced, capped at 10 MiB/s, never switching to post-copy on its own (the test does),
+    then `postcopy_mib_s` in post-copy; writes the module's result to `out`."""
+    return start_migration({"host": src, "name": name, "dest": dst, "bandwidth": 10, "convergence": "balanced",
+                            "convergence_knobs": {"stall_window": 600, "min_timeout": 600,
+                                                  "postcopy_bandwidth": postcopy_mib_s},
+                            "postcopy_recovery_wait": recovery_wait}, out)
+
+
 def migrate_with_outage(src, dst, name, outage):
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "result.json")
-        proc = start_migration({"host": src, "name": name, "dest": dst, "bandwidth": 10, "convergence": "balanced",
-                                "convergence_knobs": {"stall_window": 600, "min_timeout": 600,
-                                                      "postcopy_bandwidth": 5},
-                                "postcopy_recovery_wait": 240}, out)
+        proc = start_slow_postcopy_move(src, dst, name, out, 5, 240)
         try:
             force_postcopy_early(src, name)
             time.sleep(1)
@@ -115,10 +121,7 @@ def test_split_guest_is_reported_then_recovered_with_migration_job(guest):
     before = heartbeat(src, guest)
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "result.json")
-        proc = start_migration({"host": src, "name": guest, "dest": dst, "bandwidth": 10, "convergence": "balanced",
-                                "convergence_knobs": {"stall_window": 600, "min_timeout": 600,
-                                                      "postcopy_bandwidth": 5},
-                                "postcopy_recovery_wait": 5}, out)
+        proc = start_slow_postcopy_move(src, dst, guest, out, 5, 5)
         try:
             force_postcopy_early(src, guest)
             time.sleep(1)
@@ -193,10 +196,7 @@ def leave_split(name, src, dst):
     peers = []
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "result.json")
-        proc = start_migration({"host": src, "name": name, "dest": dst, "bandwidth": 10, "convergence": "balanced",
-                                "convergence_knobs": {"stall_window": 600, "min_timeout": 600,
-                                                      "postcopy_bandwidth": 2},
-                                "postcopy_recovery_wait": 5}, out)
+        proc = start_slow_postcopy_move(src, dst, name, out, 2, 5)
         try:
             force_postcopy_early(src, name)
             peers = stream_peers(dst)
