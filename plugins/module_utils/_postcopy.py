@@ -41,7 +41,8 @@ def _hex_addr(text):
 
 
 def qemu_sockets(pid, proc="/proc"):
-    """(state, (local ip, port), (peer ip, port)) of every IPv4 TCP socket of process pid; state as in /proc (01 = ESTABLISHED, 0A = LISTEN)."""
+    """(state, (local ip, port), (peer ip, port), inode) of every IPv4 TCP socket of process pid; state as in /proc
+    (01 = ESTABLISHED, 0A = LISTEN)."""
     inodes = set()
     fd_dir = os.path.join(proc, str(pid), "fd")
     for fd in os.listdir(fd_dir):
@@ -57,13 +58,13 @@ def qemu_sockets(pid, proc="/proc"):
         for line in table:
             fields = line.split()
             if fields[9] in inodes:
-                found.append((fields[3], _hex_addr(fields[1]), _hex_addr(fields[2])))
+                found.append((fields[3], _hex_addr(fields[1]), _hex_addr(fields[2]), int(fields[9])))
     return found
 
 
 def qemu_peers(pid, proc="/proc"):
     """(ip, port) of every established IPv4 TCP connection of process pid."""
-    return [peer for state, _local, peer in qemu_sockets(pid, proc) if state == "01"]
+    return [peer for state, _local, peer, _inode in qemu_sockets(pid, proc) if state == "01"]
 
 
 def migration_port(peers, dest_ip):

@@ -17,6 +17,7 @@ Private to drover.libvirt; no compatibility promise.
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import os
 import socket
@@ -34,11 +35,11 @@ NOTICED = {(DOMAIN_RUNNING, RUNNING_POSTCOPY_FAILED), (DOMAIN_PAUSED, PAUSED_POS
 
 
 def incoming_streams(pid, proc="/proc"):
-    """(ports QEMU `pid` listens on, its established connections on them as [{local, peer}] of 'ip:port')."""
+    """(ports QEMU `pid` listens on, its established connections on them as [{local, peer, inode}], 'ip:port')."""
     sockets = qemu_sockets(pid, proc)
-    ports = sorted({local[1] for state, local, _peer in sockets if state == LISTEN})
-    return ports, [{"local": "%s:%d" % local, "peer": "%s:%d" % peer}
-                   for state, local, peer in sockets if state == ESTABLISHED and local[1] in ports]
+    ports = sorted({local[1] for state, local, _peer, _inode in sockets if state == LISTEN})
+    return ports, [{"local": "%s:%d" % local, "peer": "%s:%d" % peer, "inode": inode}
+                   for state, local, peer, inode in sockets if state == ESTABLISHED and local[1] in ports]
 
 
 def decide_close(dest_state, source_state):
@@ -55,13 +56,19 @@ def decide_close(dest_state, source_state):
     return True, "the source gave the stream up; the destination still waits on it"
 
 
-# Netlink: the kernel's socket-diagnostics family and its "destroy this socket" request.
+# Netlink: the kernel's socket-diagnostics family, its dump and its "destroy this socket" request.
 NETLINK_SOCK_DIAG = 4
-SOCK_DESTROY = 21
-NLM_F_REQUEST, NLM_F_ACK = 0x1, 0x4
-NLMSG_ERROR = 2
+SOCK_DIAG_BY_FAMILY, SOCK_DESTROY = 20, 21
+NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP = 0x1, 0x4, 0x300
+NLMSG_ERROR, NLMSG_DONE = 2, 3
 TCP_ESTABLISHED = 1
-NO_COOKIE = 0xFFFFFFFF
+NO_COOKIE = (0xFFFFFFFF, 0xFFFFFFFF)
+_HEADER = struct.Struct("=IHHII")
+_REQUEST = struct.Struct("=BBBBI")
+_SOCKID = struct.Struct(">HH16s16s")
+_SOCKID_TAIL = struct.Struct("=III")  # interface, cookie (two words)
+_DIAG_MSG = struct.Struct("=BBBB")
+_DIAG_MSG_TAIL = struct.Struct("=IIIII")  # expires, rqueue, wqueue, uid, inode
 
 
 def _address(text):
@@ -73,28 +80,88 @@ def _address(text):
     return ipaddress.IPv4Address(ip).packed, port
 
 
-def destroy_request(stream, seq=1):
-    """The netlink message (SOCK_DESTROY of one established TCP connection) for {local, peer} 'ip:port'."""
+def _request(kind, flags, sockid, seq):
+    body = _REQUEST.pack(socket.AF_INET, socket.IPPROTO_TCP, 0, 0, 1 << TCP_ESTABLISHED) + sockid
+    return _HEADER.pack(_HEADER.size + len(body), kind, flags, seq, 0) + body
+
+
+def dump_request(seq=1):
+    """The netlink message that lists every established IPv4 TCP socket of this network namespace."""
+    sockid = _SOCKID.pack(0, 0, b"", b"") + _SOCKID_TAIL.pack(0, *NO_COOKIE)
+    return _request(SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, sockid, seq)
+
+
+def destroy_request(stream, cookie, seq=1):
+    """The netlink message that destroys the one socket {local, peer} 'ip:port' whose cookie is `cookie`.
+
+    The cookie makes the kernel refuse any other socket: without it, a connection gone meanwhile would
+    let the lookup fall back to the listener on the same port, and destroy that."""
     src, sport = _address(stream["local"])
     dst, dport = _address(stream["peer"])
-    sockid = struct.pack(">HH", sport, dport) + src.ljust(16, b"\0") + dst.ljust(16, b"\0")
-    sockid += struct.pack("=III", 0, NO_COOKIE, NO_COOKIE)
-    body = struct.pack("=BBBBI", socket.AF_INET, socket.IPPROTO_TCP, 0, 0, 1 << TCP_ESTABLISHED) + sockid
-    return struct.pack("=IHHII", 16 + len(body), SOCK_DESTROY, NLM_F_REQUEST | NLM_F_ACK, seq, 0) + body
+    sockid = _SOCKID.pack(sport, dport, src, dst) + _SOCKID_TAIL.pack(0, *cookie)
+    return _request(SOCK_DESTROY, NLM_F_REQUEST | NLM_F_ACK, sockid, seq)
 
 
-def destroy(stream):
-    """Close one established TCP connection of this network namespace, as `ss -K` does; OSError when the
-    kernel refuses (EOPNOTSUPP without CONFIG_INET_DIAG_DESTROY, ENOENT when it is gone already)."""
-    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_SOCK_DIAG) as nl:
-        nl.settimeout(5)
-        nl.send(destroy_request(stream))
-        reply = nl.recv(4096)
-    kind = struct.unpack_from("=H", reply, 4)[0]
-    if kind == NLMSG_ERROR:
-        error = struct.unpack_from("=i", reply, 16)[0]
-        if error:
-            raise OSError(-error, os.strerror(-error))
+def parse_dump(data):
+    """{inode: cookie} of the sockets in one netlink reply; (…, True) once the dump is done."""
+    cookies, done, offset = {}, False, 0
+    while offset + _HEADER.size <= len(data):
+        length, kind = _HEADER.unpack_from(data, offset)[:2]
+        if length < _HEADER.size:
+            break
+        if kind == NLMSG_DONE:
+            done = True
+        elif kind == NLMSG_ERROR:
+            error = struct.unpack_from("=i", data, offset + _HEADER.size)[0]
+            if error:
+                raise OSError(-error, os.strerror(-error))
+            done = True
+        elif kind == SOCK_DIAG_BY_FAMILY:
+            at = offset + _HEADER.size + _DIAG_MSG.size
+            cookie = _SOCKID_TAIL.unpack_from(data, at + _SOCKID.size)[1:]
+            inode = _DIAG_MSG_TAIL.unpack_from(data, at + _SOCKID.size + _SOCKID_TAIL.size)[4]
+            cookies[inode] = cookie
+        offset += (length + 3) & ~3
+    return cookies, done
+
+
+def _netlink():
+    nl = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_SOCK_DIAG)
+    nl.settimeout(5)
+    return nl
+
+
+def socket_cookies():
+    """{inode: cookie} of every established IPv4 TCP socket of this network namespace."""
+    cookies = {}
+    with _netlink() as nl:
+        nl.send(dump_request())
+        done = False
+        while not done:
+            found, done = parse_dump(nl.recv(65536))
+            cookies.update(found)
+    return cookies
+
+
+def destroy(streams):
+    """Close these established connections ({local, peer, inode}) of this network namespace, as `ss -K` does.
+
+    Returns {'local-peer': why} for those the kernel refused (EOPNOTSUPP without CONFIG_INET_DIAG_DESTROY);
+    one gone already counts as closed."""
+    cookies = socket_cookies()
+    refused = {}
+    with _netlink() as nl:
+        for seq, stream in enumerate(streams, 1):
+            cookie = cookies.get(stream["inode"])
+            if cookie is None:
+                continue  # gone already: closed as asked
+            nl.send(destroy_request(stream, cookie, seq))
+            reply = nl.recv(4096)
+            if _HEADER.unpack_from(reply)[1] == NLMSG_ERROR:
+                error = -struct.unpack_from("=i", reply, _HEADER.size)[0]
+                if error and error != errno.ENOENT:
+                    refused["%s-%s" % (stream["local"], stream["peer"])] = os.strerror(error)
+    return refused
 
 
 def _split_role(dom):

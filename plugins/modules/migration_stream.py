@@ -111,7 +111,6 @@ source_state:
   sample: [3, 13]
 """
 
-import errno
 import time
 
 from ansible_collections.drover.libvirt.plugins.module_utils._argspec import DOMAIN_NAME, TRANSPORT
@@ -179,24 +178,24 @@ def main():
             if close:
                 result["reason"] = reason + ", but no open stream was found"
             return result
-        result.update(changed=True, closed=streams)
+        result.update(changed=True, closed=[{"local": s["local"], "peer": s["peer"]} for s in streams])
         if module.check_mode:
             return result
-        refused = {}
-        for stream in streams:
-            try:
-                destroy(stream)
-            except OSError as exc:
-                if exc.errno != errno.ENOENT:  # gone already: closed as asked
-                    refused["%s-%s" % (stream["local"], stream["peer"])] = exc.strerror
+        try:
+            refused = destroy(streams)
+        except OSError as exc:
+            raise DroverError("cannot ask the kernel to close the stream: %s; no guest was touched" % exc.strerror)
         if refused:
             raise DroverError("the kernel did not close %s (socket destroy needs CONFIG_INET_DIAG_DESTROY); no guest "
                               "was touched" % ", ".join("%s (%s)" % item for item in sorted(refused.items())),
-                              closed=[s for s in streams if "%s-%s" % (s["local"], s["peer"]) not in refused])
+                              closed=[c for c in result["closed"] if "%s-%s" % (c["local"], c["peer"]) not in refused])
         deadline = time.monotonic() + p["wait"]
         while tuple(dom.state()) not in NOTICED and time.monotonic() < deadline:
             time.sleep(0.5)
         result["destination_state"] = list(dom.state())
+        if result["port"] and result["port"] not in incoming_streams(pid)[0]:
+            module.warn("the destination's QEMU no longer listens on port %d: the source cannot resume the stream "
+                        "there with QEMU's own command" % result["port"])
         if tuple(result["destination_state"]) not in NOTICED:
             module.warn("%s was closed but the destination has not paused the migration within %ss"
                         % (", ".join(s["local"] for s in streams), p["wait"]))

@@ -221,6 +221,7 @@ def leave_split(name, src, dst):
     time.sleep(10)
     assert domain_state(dst, name) == (libvirt.VIR_DOMAIN_RUNNING, libvirt.VIR_DOMAIN_RUNNING_POSTCOPY)
     assert set(stream_peers(dst)) & set(peers), "no stream of the migration is left open on %s" % dst
+    print("%d stream(s) of the migration open on %s" % (len(stream_peers(dst)), dst))
     return peers
 
 

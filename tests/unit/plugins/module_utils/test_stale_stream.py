@@ -12,7 +12,7 @@ import struct
 import pytest
 
 from ansible_collections.drover.libvirt.plugins.module_utils._stale_stream import (
-    decide_close, destroy_request, incoming_streams, split_moves)
+    decide_close, destroy_request, dump_request, incoming_streams, parse_dump, split_moves)
 
 # QEMU 42 listens on 10.251.0.2:49152 (C000) and holds two streams on it from 10.251.0.1, plus a
 # connection of its own elsewhere (a VNC client on 5900 it does not listen on here) and one of
@@ -40,7 +40,7 @@ def fake_proc(tmp_path, pid=42):
 def test_only_established_streams_of_the_process_on_its_listening_port(tmp_path):
     ports, streams = incoming_streams(42, proc=fake_proc(tmp_path))
     assert ports == [49152]
-    assert sorted(s["peer"] for s in streams) == ["10.251.0.1:41514", "10.251.0.1:41516"]
+    assert sorted((s["peer"], s["inode"]) for s in streams) == [("10.251.0.1:41514", 1002), ("10.251.0.1:41516", 1001)]
     assert all(s["local"] == "10.251.0.2:49152" for s in streams)
 
 
@@ -67,8 +67,8 @@ def test_closing_only_when_the_source_failed_and_the_destination_still_waits(des
     assert decided is close and why in reason
 
 
-def test_the_destroy_request_names_exactly_one_connection():
-    message = destroy_request({"local": "10.251.0.2:49152", "peer": "10.251.0.1:41516"}, seq=7)
+def test_the_destroy_request_names_exactly_one_connection_and_its_cookie():
+    message = destroy_request({"local": "10.251.0.2:49152", "peer": "10.251.0.1:41516"}, (0x1234, 0x5678), seq=7)
     length, kind, flags, seq, _pid = struct.unpack_from("=IHHII", message)
     assert (length, kind, flags, seq) == (len(message), 21, 0x5, 7)  # SOCK_DESTROY, request + ack
     family, protocol, _ext, _pad, states = struct.unpack_from("=BBBBI", message, 16)
@@ -76,7 +76,36 @@ def test_the_destroy_request_names_exactly_one_connection():
     sport, dport = struct.unpack_from(">HH", message, 24)
     assert (sport, dport) == (49152, 41516)
     assert message[28:32] == socket.inet_aton("10.251.0.2") and message[44:48] == socket.inet_aton("10.251.0.1")
+    # The socket's own cookie, so the kernel never falls back to the listener on the same port.
+    assert struct.unpack_from("=III", message, 60) == (0, 0x1234, 0x5678)
     assert len(message) == 72
+
+
+def _diag_reply(entries, done=True):
+    """A netlink reply as the kernel writes it: one SOCK_DIAG_BY_FAMILY message per (inode, cookie)."""
+    data = b""
+    for inode, cookie in entries:
+        body = struct.pack("=BBBB", socket.AF_INET, 1, 0, 0) + struct.pack(">HH16s16s", 49152, 41516, b"", b"")
+        body += struct.pack("=III", 0, *cookie) + struct.pack("=IIIII", 0, 0, 0, 0, inode)
+        data += struct.pack("=IHHII", 16 + len(body), 20, 2, 1, 0) + body
+    if done:
+        data += struct.pack("=IHHII", 20, 3, 2, 1, 0) + struct.pack("=i", 0)
+    return data
+
+
+def test_the_dump_gives_each_socket_cookie_by_inode():
+    cookies, done = parse_dump(_diag_reply([(1001, (7, 0)), (1002, (8, 1))], done=False))
+    assert cookies == {1001: (7, 0), 1002: (8, 1)} and done is False
+    assert parse_dump(_diag_reply([]))[1] is True
+    with pytest.raises(OSError):
+        parse_dump(struct.pack("=IHHII", 20, 2, 0, 1, 0) + struct.pack("=i", -95))  # EOPNOTSUPP
+
+
+def test_the_dump_request_lists_established_ipv4_tcp_sockets():
+    message = dump_request()
+    length, kind, flags = struct.unpack_from("=IHH", message)
+    assert (length, kind, flags) == (len(message), 20, 0x301)
+    assert struct.unpack_from("=BBBBI", message, 16) == (socket.AF_INET, socket.IPPROTO_TCP, 0, 0, 1 << 1)
 
 
 @pytest.mark.parametrize("bad", [
@@ -87,7 +116,7 @@ def test_the_destroy_request_names_exactly_one_connection():
 ])
 def test_anything_but_an_ipv4_address_and_port_is_refused(bad):
     with pytest.raises(ValueError):
-        destroy_request(bad)
+        destroy_request(bad, (1, 2))
 
 
 def _dom(name, uuid, state, reason):
