@@ -20,7 +20,7 @@ def test_destroy_closes_the_streams_asked_for_and_keeps_the_listener():
     listener.listen(4)
     port = listener.getsockname()[1]
     clients, streams, accepted = [], [], []
-    for _ in range(2):
+    for _attempt in range(2):
         client = socket.create_connection(("127.0.0.1", port))
         conn, _addr = listener.accept()
         clients.append(client)
