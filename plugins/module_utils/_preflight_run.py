@@ -110,7 +110,15 @@ def _dest_verdicts(module, ctx, doms, dest):
         if extra.get(key) is not None:
             dst_hv[key] = extra[key]
     return [checks.verdict(dom["name"], src_hv["hostname"], dest["name"], dest["uri"],
+                           _held_checks(dom) if dom["name"] in ctx["held"] else
                            _pair_checks(ctx, dom, dest, dst_hv, dst_conn)) for dom in doms]
+
+
+def _held_checks(dom):
+    """A domain a libvirt job holds (the destination of a post-copy migration) cannot move; its definition
+    cannot even be read, so nothing else is checked."""
+    return [checks.check("blockers", "fail", "a libvirt job holds it (%s); it cannot move until that job ends"
+                         % dom["job"]["held_by"], blockers=[])]
 
 
 def _measured_rates(fleet):
@@ -147,10 +155,13 @@ def run_preflight(module):
         if by_name:
             measure_dirty_rates(src_conn, [src_conn.lookupByName(n) for n in by_name], by_name,
                                 params["dirty_rate_seconds"], lv)
-    ctx = {"params": params, "libvirt": lv, "local": local, "source": src_hv,
+    # A domain a job holds answers no call that needs one (its XML among them): judged busy, not read.
+    held = {d["name"] for d in doms if (d.get("job") or {}).get("held_by")}
+    ctx = {"params": params, "libvirt": lv, "local": local, "source": src_hv, "held": held,
            "caps": src_conn.getCapabilities(), "storage": StorageProbe(lv), "ports": {},
            # The migratable definition is what the destination receives and starts QEMU with.
-           "xml": {d["name"]: src_conn.lookupByName(d["name"]).XMLDesc(lv.VIR_DOMAIN_XML_MIGRATABLE) for d in doms}}
+           "xml": {d["name"]: src_conn.lookupByName(d["name"]).XMLDesc(lv.VIR_DOMAIN_XML_MIGRATABLE)
+                   for d in doms if d["name"] not in held}}
     try:
         per_dest = in_order(lambda dest: _dest_verdicts(module, ctx, doms, dest), dests, params["concurrency"])
     finally:

@@ -275,3 +275,27 @@ def test_an_evacuation_finishes_a_split_move_of_its_host_first():
     finally:
         undo_split_conditions("hv3", "hv2", peers)
         playbook("playbooks/return_to_service.yml", limit="hv3")
+
+
+def test_draining_the_destination_of_a_split_move_finishes_it_then_moves_the_guest_on():
+    """The host to drain holds the running half, which libvirt's incoming job holds: the preflight judges it
+    busy instead of failing the host, the move is finished forward, and the guest then leaves the host."""
+    name = "pc4"
+    assert lab("guest", name, "--host", "hv1", "--memory", "192", "--dirty-mb", "4", "--wait",
+               check=False).returncode == 0
+    before = heartbeat("hv1", name)
+    peers = []
+    try:
+        peers = leave_split(name, "hv1", "hv3")
+        proc, report, _preflight = evacuate("hv3", evacuate_verify=True)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+        assert "pc4 failed in post-copy in an earlier run" in proc.stdout, proc.stdout[-3000:]
+        [moved] = [r for r in report["results"] if r["name"] == name]
+        assert moved["status"] == "migrated", moved
+        [where] = [h for h, p in placement(name).items() if p["active"]]
+        assert where != "hv3"
+        assert_runs_only_on(name, where)
+        wait_heartbeat_after(where, name, before, timeout=60)
+    finally:
+        undo_split_conditions("hv1", "hv3", peers)
+        playbook("playbooks/return_to_service.yml", limit="hv3")
