@@ -34,10 +34,13 @@ WAITING = {(DOMAIN_RUNNING, RUNNING_POSTCOPY), (DOMAIN_PAUSED, PAUSED_POSTCOPY)}
 NOTICED = {(DOMAIN_RUNNING, RUNNING_POSTCOPY_FAILED), (DOMAIN_PAUSED, PAUSED_POSTCOPY_FAILED)}
 
 
-def incoming_streams(pid, proc="/proc"):
-    """(ports QEMU `pid` listens on, its established connections on them as [{local, peer, inode}], 'ip:port')."""
+def incoming_streams(pid, port_range, proc="/proc"):
+    """(ports of `port_range` (low, high) QEMU `pid` listens on, its established connections on them as
+    [{local, peer, inode}], 'ip:port'). Only the migration port range counts: the same QEMU may listen for a
+    VNC or SPICE console, whose clients are not to be touched."""
+    low, high = port_range
     sockets = qemu_sockets(pid, proc)
-    ports = sorted({local[1] for state, local, _peer, _inode in sockets if state == LISTEN})
+    ports = sorted({local[1] for state, local, _peer, _inode in sockets if state == LISTEN and low <= local[1] <= high})
     return ports, [{"local": "%s:%d" % local, "peer": "%s:%d" % peer, "inode": inode}
                    for state, local, peer, inode in sockets if state == ESTABLISHED and local[1] in ports]
 

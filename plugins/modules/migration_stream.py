@@ -56,6 +56,13 @@ options:
     description: Seconds to wait, after closing, for the destination's QEMU to pause the migration.
     type: int
     default: 30
+  migration_ports:
+    description:
+      - The destination's QEMU migration port range (qemu.conf C(migration_port_min)-C(migration_port_max)).
+      - Only connections on a port of this range that the domain's QEMU listens on are closed; a console client
+        (VNC, SPICE) of the same QEMU is left alone.
+    type: str
+    default: 49152-49215
 requirements:
   - A destination kernel that can destroy sockets (C(CONFIG_INET_DIAG_DESTROY), as distribution kernels have)
 seealso:
@@ -116,6 +123,7 @@ import time
 from ansible_collections.drover.libvirt.plugins.module_utils._argspec import DOMAIN_NAME, TRANSPORT
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
 from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_module import LibvirtModule
+from ansible_collections.drover.libvirt.plugins.module_utils._preflight_probes import parse_port_range
 from ansible_collections.drover.libvirt.plugins.module_utils._stale_stream import (
     NOTICED, decide_close, destroy, incoming_streams)
 from ansible_collections.drover.libvirt.plugins.module_utils._uri import destination_uri, parse_uri
@@ -131,10 +139,12 @@ def qemu_pid(name):
         raise DroverError("the QEMU process of %r is not found here (%s)" % (name, PID_FILE % name))
 
 
-def source_state(module, uri, name):
+def source_state(module, uri, name, uuid):
+    """The [state, reason] of the same domain (name and UUID) on the source; None when it holds no such domain."""
     conn = module.connect(uri, "source")
     try:
-        return list(conn.lookupByName(name).state())
+        dom = conn.lookupByName(name)
+        return list(dom.state()) if dom.UUIDString() == uuid else None
     except module.libvirt.libvirtError as exc:
         if exc.get_error_code() == module.libvirt.VIR_ERR_NO_DOMAIN:
             return None
@@ -148,6 +158,7 @@ def main():
             source=dict(type="str", required=True),
             transport=TRANSPORT,
             wait=dict(type="int", default=30),
+            migration_ports=dict(type="str", default="49152-49215"),
         ),
         ranges=dict(wait=(0, 3600)),
         supports_check_mode=True,
@@ -160,10 +171,14 @@ def main():
                               "with the default uri, not %s" % p["uri"])
         source_uri = destination_uri(p["source"], p["transport"], allow_insecure=p["allow_insecure_transport"],
                                      role="source")
+        try:
+            port_range = parse_port_range(p["migration_ports"])
+        except ValueError:
+            raise DroverError("migration_ports %r is not a port range LOW-HIGH within 1-65535" % p["migration_ports"])
         conn = module.connect(p["uri"], "hypervisor")
         dom = module.lookup(conn, p["name"])
         dest_state = list(dom.state())
-        source = source_state(module, source_uri, p["name"])
+        source = source_state(module, source_uri, p["name"], dom.UUIDString())
         close, reason = decide_close(dest_state, source)
         try:
             pid = qemu_pid(p["name"])
@@ -171,7 +186,7 @@ def main():
             if close:
                 raise
             pid = None  # not running here: nothing to close, no port to tell
-        ports, streams = incoming_streams(pid) if pid else ([], [])
+        ports, streams = incoming_streams(pid, port_range) if pid else ([], [])
         result = {"changed": False, "closed": [], "reason": reason, "port": ports[0] if ports else None,
                   "destination_state": dest_state, "source_state": source}
         if not close or not streams:
@@ -193,7 +208,7 @@ def main():
         while tuple(dom.state()) not in NOTICED and time.monotonic() < deadline:
             time.sleep(0.5)
         result["destination_state"] = list(dom.state())
-        if result["port"] and result["port"] not in incoming_streams(pid)[0]:
+        if result["port"] and result["port"] not in incoming_streams(pid, port_range)[0]:
             module.warn("the destination's QEMU no longer listens on port %d: the source cannot resume the stream "
                         "there with QEMU's own command" % result["port"])
         if tuple(result["destination_state"]) not in NOTICED:

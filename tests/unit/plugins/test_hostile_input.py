@@ -119,6 +119,8 @@ MODULE_CASES = [
     ("migration_stream", STREAM, {"uri": "qemu+ssh://hv2/system"},
      ["run it on the destination with the default uri, not qemu+ssh://hv2/system"], NONE),
     ("migration_stream", STREAM, {"wait": -5}, ["wait must be from 0 to 3600, got -5"], NONE),
+    ("migration_stream", STREAM, {"migration_ports": "5900-$(reboot)"},
+     ["migration_ports '5900-$(reboot)' is not a port range"], NONE),
     # destinations: shell characters, quotes, spaces, unicode, length, malformed URIs
     ("migrate", MIGRATE, {"dest": "hv2; reboot"}, ["destination 'hv2; reboot' is neither a libvirt URI"], NONE),
     ("migrate", MIGRATE, {"dest": "$(reboot)"}, ["destination '$(reboot)'"], NONE),

@@ -14,9 +14,9 @@ import pytest
 from ansible_collections.drover.libvirt.plugins.module_utils._stale_stream import (
     decide_close, destroy_request, dump_request, incoming_streams, parse_dump, split_moves)
 
-# QEMU 42 listens on 10.251.0.2:49152 (C000) and holds two streams on it from 10.251.0.1, plus a
-# connection of its own elsewhere (a VNC client on 5900 it does not listen on here) and one of
-# another process on the same port.
+# QEMU 42 listens on 10.251.0.2:49152 (C000) and holds two streams on it from 10.251.0.1; it also
+# listens for a VNC console on 5900 (170C), with a client connected; a connection of another process
+# uses the migration port too.
 TCP = """  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
    0: 0200FB0A:C000 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1000 1
    1: 0200FB0A:C000 0100FB0A:A22C 01 00000000:00000000 00:00000000 00000000     0        0 1001 1
@@ -24,6 +24,7 @@ TCP = """  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retr
    3: 0200FB0A:170C 0100FB0A:D000 01 00000000:00000000 00:00000000 00000000     0        0 1003 1
    4: 0200FB0A:C000 0300FB0A:A000 01 00000000:00000000 00:00000000 00000000     0        0 9999 1
    5: 0200FB0A:C000 0300FB0A:A001 06 00000000:00000000 00:00000000 00000000     0        0 1004 1
+   6: 0200FB0A:170C 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1005 1
 """
 
 
@@ -32,13 +33,14 @@ def fake_proc(tmp_path, pid=42):
     fd.mkdir(parents=True)
     (tmp_path / str(pid) / "net").mkdir()
     (tmp_path / str(pid) / "net" / "tcp").write_text(TCP)
-    for i, inode in enumerate(("1000", "1001", "1002", "1003", "1004")):
+    for i, inode in enumerate(("1000", "1001", "1002", "1003", "1004", "1005")):
         os.symlink("socket:[%s]" % inode, str(fd / str(i)))
     return str(tmp_path)
 
 
-def test_only_established_streams_of_the_process_on_its_listening_port(tmp_path):
-    ports, streams = incoming_streams(42, proc=fake_proc(tmp_path))
+def test_only_established_streams_of_the_process_on_its_listening_migration_port(tmp_path):
+    # The VNC client on 5900 is left alone, and 5900 is not given as the migration port.
+    ports, streams = incoming_streams(42, (49152, 49215), proc=fake_proc(tmp_path))
     assert ports == [49152]
     assert sorted((s["peer"], s["inode"]) for s in streams) == [("10.251.0.1:41514", 1002), ("10.251.0.1:41516", 1001)]
     assert all(s["local"] == "10.251.0.2:49152" for s in streams)
