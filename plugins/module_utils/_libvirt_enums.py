@@ -35,6 +35,9 @@ JOB_TYPE_NAMES = dict(enumerate(("none", "bounded", "unbounded", "completed", "f
 JOB_NONE, JOB_BOUNDED, JOB_UNBOUNDED, JOB_COMPLETED, JOB_FAILED, JOB_CANCELLED = sorted(JOB_TYPE_NAMES)
 
 # virDomainJobOperation
+JOB_OPERATION_NAMES = dict(enumerate((
+    "unknown", "start", "save", "restore", "incoming migration", "outgoing migration", "snapshot", "snapshot revert",
+    "dump", "backup", "snapshot delete")))
 JOB_OPERATION_MIGRATION_IN = 4
 JOB_OPERATION_MIGRATION_OUT = 5
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from bisect import bisect_right
 
+from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_enums import JOB_OPERATION_NAMES
+
 NO_DESTINATION = "no destination: all hosts are drained, excluded or in maintenance"
 # How many hosts an explanation names before it says "and N more".
 NAMED_IN_REASON = 5
@@ -31,13 +33,22 @@ def number_text(value):
     return "%d" % value if value == int(value) else "%s" % value
 
 
+def job_text(job):
+    """A libvirt job of the facts in words: its operation by name, or what holds the domain."""
+    if job.get("held_by"):
+        return job["held_by"]
+    operation = job.get("operation")
+    if isinstance(operation, int) and not isinstance(operation, bool):
+        return JOB_OPERATION_NAMES.get(operation, "operation %d" % operation)
+    return operation or job.get("type") or "unknown"
+
+
 def cannot_move_text(dom, method, cold_allowed):
     """Why a domain is not even placed (pinned, busy, cannot go live), or None when it may be."""
     if dom.pinned:
         return "pinned"
     if dom.job:
-        return "a libvirt job is running on it (%s); plan again once it ends" % (
-            dom.job.get("operation") or dom.job.get("type") or "unknown")
+        return "a libvirt job is running on it (%s); plan again once it ends" % job_text(dom.job)
     if method == "cold" and not cold_allowed:
         why = "has blockers: %s" % ", ".join(dom.blockers) if dom.blockers else "state %s cannot migrate live" % dom.state
         return why + " (set cold to move it shut down)"

@@ -247,6 +247,15 @@ def test_states_that_cannot_migrate_live():
     busy = vm("busy", job={"type": "unbounded", "operation": "migration_out"})
     assert unplaced(plan_evacuation(two_way(busy), ["hv1"])) == {
         "busy": "a libvirt job is running on it (migration_out); plan again once it ends"}
+    # As hypervisor_info reports them: the operation as libvirt's number, or what holds the domain.
+    busy = vm("busy", job={"type": "unbounded", "operation": 5})
+    assert unplaced(plan_evacuation(two_way(busy), ["hv1"])) == {
+        "busy": "a libvirt job is running on it (outgoing migration); plan again once it ends"}
+    busy = vm("busy", job={"type": "unbounded", "operation": 42})
+    assert "(operation 42)" in unplaced(plan_evacuation(two_way(busy), ["hv1"]))["busy"]
+    held = vm("held", job={"type": "unknown", "operation": None, "held_by": "an incoming post-copy migration (failed)"})
+    assert unplaced(plan_evacuation(two_way(held), ["hv1"])) == {
+        "held": "a libvirt job is running on it (an incoming post-copy migration (failed)); plan again once it ends"}
 
 
 def test_same_name_or_uuid_already_on_a_destination_is_avoided():
