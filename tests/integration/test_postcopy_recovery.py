@@ -233,7 +233,8 @@ def undo_split_conditions(src, dst, peers):
 
 def test_split_left_by_a_link_cut_for_good_is_finished_by_running_the_playbook_again():
     """The same playbook, run again, lets the destination give the dead stream up, resumes the migration
-    from the source and leaves the guest running and defined on the destination only."""
+    from the source and leaves the guest running and defined on the destination only; a run that cannot
+    resume it says the guest is still split and leaves both halves."""
     name = "pc2"
     assert lab("guest", name, "--host", "hv1", "--memory", "192", "--dirty-mb", "4", "--wait",
                check=False).returncode == 0
@@ -241,11 +242,25 @@ def test_split_left_by_a_link_cut_for_good_is_finished_by_running_the_playbook_a
     peers = []
     try:
         peers = leave_split(name, "hv1", "hv2")
+        # First with the destination refusing the resumed stream: the run fails saying the guest is still
+        # split, publishes that for AWX, and destroys nothing.
+        refuse = ["INPUT", "-p", "tcp", "--syn", "--dport", "49152:49215", "-j", "REJECT", "--reject-with", "tcp-reset"]
+        lab("exec", "hv2", "--", "iptables", "-w", "5", "-I", *refuse)
+        try:
+            run = playbook("playbooks/migrate.yml", {"drover_vm": name, "drover_to": "hv2", "drover_recovery_wait": "20"})
+        finally:
+            lab("exec", "hv2", "--", "iptables", "-w", "5", "-D", *refuse)
+        assert run.returncode != 0, run.stdout[-3000:]
+        section = run.stdout.split("Let the destination give up the stream its source dropped")[1].split("TASK")[0]
+        assert "changed: [" in section and "-> hv2" in section, section
+        assert "Publish that the earlier move could not be finished" in run.stdout, run.stdout[-3000:]
+        assert "is still split: paused on hv1 (post-copy failed) and running on hv2" in run.stdout, run.stdout[-3000:]
+        where = placement(name)
+        assert sorted(where) == ["hv1", "hv2"] and all(p["active"] for p in where.values()), where
+        assert where["hv1"]["state"] == libvirt.VIR_DOMAIN_PAUSED, where
         run = playbook("playbooks/migrate.yml", {"drover_vm": name, "drover_to": "hv2"})
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
         assert "finished, forward, the move to hv2 that failed in post-copy" in run.stdout, run.stdout[-3000:]
-        section = run.stdout.split("Let the destination give up the stream its source dropped")[1].split("TASK")[0]
-        assert "changed: [" in section and "-> hv2" in section, section
         assert_runs_only_on(name, "hv2")
         wait_heartbeat_after("hv2", name, before, timeout=60)
     finally:
