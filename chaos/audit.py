@@ -49,8 +49,9 @@ def read_host(host):
         for dom in conn.listAllDomains(0):
             try:
                 active = bool(dom.isActive())
+                state, reason = dom.state()
                 domains[dom.name()] = {"active": active, "persistent": bool(dom.isPersistent()),
-                                       "state": dom.state()[0], "job": None}
+                                       "state": state, "reason": reason, "job": None}
             except libvirt.libvirtError as err:
                 if err.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
                     continue
@@ -158,24 +159,51 @@ def _state_files(host, now):
     return found
 
 
+# (state, reason) of the two halves of a post-copy migration whose stream failed: the source paused
+# "post-copy failed" (it cannot run again, only resume the migration forward), the destination running
+# the guest (or paused in post-copy).
+SOURCE_HALF = {(libvirt.VIR_DOMAIN_PAUSED, libvirt.VIR_DOMAIN_PAUSED_POSTCOPY_FAILED)}
+DESTINATION_HALF = {(libvirt.VIR_DOMAIN_RUNNING, libvirt.VIR_DOMAIN_RUNNING_POSTCOPY),
+                    (libvirt.VIR_DOMAIN_RUNNING, libvirt.VIR_DOMAIN_RUNNING_POSTCOPY_FAILED),
+                    (libvirt.VIR_DOMAIN_PAUSED, libvirt.VIR_DOMAIN_PAUSED_POSTCOPY)}
+
+
+def postcopy_halves(places):
+    """(source, destination) when the two active places of a VM are the halves of one post-copy migration
+    (one guest whose memory is on both hosts, not two copies), else None."""
+    if len(places) != 2:
+        return None
+    for src, dst in (places, places[::-1]):
+        if src[1] in SOURCE_HALF and dst[1] in DESTINATION_HALF:
+            return src[0], dst[0]
+    return None
+
+
 def audit(vms, wait=90, volumes_before=None):
-    """{lost, unaccounted, duplicated, split, unread, leftovers, where} for the VMs named in `vms`.
+    """{lost, unaccounted, duplicated, postcopy_split, split, unread, leftovers, where} for the VMs named in `vms`.
 
     A VM counts as lost only when every host was read: one that cannot be read is listed in `unread`
-    and its VMs are neither lost nor found. Volumes of `volumes_before` (local_volumes()) are not leftovers.
+    and its VMs are neither lost nor found. A VM active on two hosts as the two halves of a post-copy
+    migration whose stream failed is one guest, not two: it is listed in `postcopy_split` (only moving it
+    forward finishes it), not in `duplicated`. Volumes of `volumes_before` (local_volumes()) are not leftovers.
     """
     facts = read_fleet(wait)
-    where = {}
+    where, states = {}, {}
     for host, f in facts.items():
         for name, d in (f or {"domains": {}})["domains"].items():
             where.setdefault(name, []).append((host, d["active"], d["persistent"]))
+            if d["active"]:
+                states.setdefault(name, []).append((host, (d["state"], d.get("reason"))))
     unread = [h for h in HOSTS if facts[h] is None]
-    lost, unaccounted, duplicated, split = [], [], [], []
+    lost, unaccounted, duplicated, postcopy_split, split = [], [], [], [], []
     for name in vms:
         active = [h for h, a, _p in where.get(name, []) if a]
         persistent = [h for h, _a, p in where.get(name, []) if p]
+        halves = postcopy_halves(states.get(name, []))
         if not active and not persistent:
             (unaccounted if unread else lost).append(name)
+        elif halves:
+            postcopy_split.append("%s paused on %s (post-copy failed), running on %s" % ((name,) + halves))
         elif len(active) > 1 or len(persistent) > 1:
             duplicated.append(name)
         elif persistent != active:
@@ -187,6 +215,7 @@ def audit(vms, wait=90, volumes_before=None):
             leftovers += _stray_qemu(host, facts[host])
             leftovers += _unused_volumes(host, facts[host], (volumes_before or {}).get(host, set()))
         leftovers += _state_files(host, now)
-    return {"lost": lost, "unaccounted": unaccounted, "duplicated": duplicated, "split": split,
+    return {"lost": lost, "unaccounted": unaccounted, "duplicated": duplicated, "postcopy_split": postcopy_split,
+            "split": split,
             "unread": unread, "leftovers": leftovers,
             "where": {n: sorted(h for h, a, _p in where.get(n, []) if a) for n in vms}}
