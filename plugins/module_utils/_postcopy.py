@@ -19,9 +19,11 @@ Private to drover.libvirt; no compatibility promise.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import socket
+import sys
 import time
 from collections import Counter
 
@@ -34,15 +36,24 @@ RESUME_CRASHES = {11003000}
 
 
 def _hex_addr(text):
-    """/proc/net/tcp 'AC1F0002:C350' -> ('172.31.0.2', 50000) (IPv4 only)."""
+    """A /proc/net/tcp or tcp6 address -> (ip text, port): 'AC1F0002:C350' -> ('172.31.0.2', 50000).
+
+    The kernel prints each 32-bit word of the address in this machine's byte order. An IPv4 address
+    mapped into IPv6 (a connection to a dual-stack listener, as QEMU's on [::]) reads as its IPv4 text."""
     addr, port = text.split(":")
-    ip = socket.inet_ntoa(bytes.fromhex(addr)[::-1])
-    return ip, int(port, 16)
+    raw = bytes.fromhex(addr)
+    if sys.byteorder == "little":
+        raw = b"".join(raw[at:at + 4][::-1] for at in range(0, len(raw), 4))
+    if len(raw) == 4:
+        return socket.inet_ntoa(raw), int(port, 16)
+    ip = ipaddress.IPv6Address(raw)
+    return str(ip.ipv4_mapped or ip), int(port, 16)
 
 
 def qemu_sockets(pid, proc="/proc"):
-    """(state, (local ip, port), (peer ip, port), inode) of every IPv4 TCP socket of process pid; state as in /proc
-    (01 = ESTABLISHED, 0A = LISTEN)."""
+    """(state, (local ip, port), (peer ip, port), inode, family) of every TCP socket of process pid, IPv4 and
+    IPv6; state as in /proc (01 = ESTABLISHED, 0A = LISTEN), family 4 or 6 (the table it is in: a dual-stack
+    listener's IPv4 connections are IPv6 sockets)."""
     inodes = set()
     fd_dir = os.path.join(proc, str(pid), "fd")
     for fd in os.listdir(fd_dir):
@@ -53,18 +64,22 @@ def qemu_sockets(pid, proc="/proc"):
         if target.startswith("socket:["):
             inodes.add(target[8:-1])
     found = []
-    with open(os.path.join(proc, str(pid), "net", "tcp")) as table:
-        next(table)
-        for line in table:
-            fields = line.split()
-            if fields[9] in inodes:
-                found.append((fields[3], _hex_addr(fields[1]), _hex_addr(fields[2]), int(fields[9])))
+    for family, table_name in ((4, "tcp"), (6, "tcp6")):
+        path = os.path.join(proc, str(pid), "net", table_name)
+        if table_name == "tcp6" and not os.path.exists(path):
+            continue  # IPv6 disabled on this host
+        with open(path) as table:
+            next(table)
+            for line in table:
+                fields = line.split()
+                if fields[9] in inodes:
+                    found.append((fields[3], _hex_addr(fields[1]), _hex_addr(fields[2]), int(fields[9]), family))
     return found
 
 
 def qemu_peers(pid, proc="/proc"):
-    """(ip, port) of every established IPv4 TCP connection of process pid."""
-    return [peer for state, _local, peer, _inode in qemu_sockets(pid, proc) if state == "01"]
+    """(ip, port) of every established TCP connection of process pid."""
+    return [peer for state, _local, peer, _inode, _family in qemu_sockets(pid, proc) if state == "01"]
 
 
 def migration_port(peers, dest_ip):

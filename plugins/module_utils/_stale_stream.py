@@ -34,15 +34,23 @@ WAITING = {(DOMAIN_RUNNING, RUNNING_POSTCOPY), (DOMAIN_PAUSED, PAUSED_POSTCOPY)}
 NOTICED = {(DOMAIN_RUNNING, RUNNING_POSTCOPY_FAILED), (DOMAIN_PAUSED, PAUSED_POSTCOPY_FAILED)}
 
 
+def _endpoint(address):
+    """('ip', port) as 'ip:port', an IPv6 address in brackets."""
+    ip, port = address
+    return ("[%s]:%d" if ":" in ip else "%s:%d") % (ip, port)
+
+
 def incoming_streams(pid, port_range, proc="/proc"):
     """(ports of `port_range` (low, high) QEMU `pid` listens on, its established connections on them as
-    [{local, peer, inode}], 'ip:port'). Only the migration port range counts: the same QEMU may listen for a
-    VNC or SPICE console, whose clients are not to be touched."""
+    [{local, peer, inode, family}], 'ip:port' (an IPv6 address in brackets), family 4 or 6: the kernel's table
+    the socket is in). Only the migration port range counts: the same QEMU may listen for a VNC or SPICE
+    console, whose clients are not to be touched."""
     low, high = port_range
     sockets = qemu_sockets(pid, proc)
-    ports = sorted({local[1] for state, local, _peer, _inode in sockets if state == LISTEN and low <= local[1] <= high})
-    return ports, [{"local": "%s:%d" % local, "peer": "%s:%d" % peer, "inode": inode}
-                   for state, local, peer, inode in sockets if state == ESTABLISHED and local[1] in ports]
+    ports = sorted({local[1] for state, local, _peer, _inode, _family in sockets
+                    if state == LISTEN and low <= local[1] <= high})
+    return ports, [{"local": _endpoint(local), "peer": _endpoint(peer), "inode": inode, "family": family}
+                   for state, local, peer, inode, family in sockets if state == ESTABLISHED and local[1] in ports]
 
 
 def decide_close(dest_state, source_state):
@@ -74,35 +82,50 @@ _DIAG_MSG = struct.Struct("=BBBB")
 _DIAG_MSG_TAIL = struct.Struct("=IIIII")  # expires, rqueue, wqueue, uid, inode
 
 
-def _address(text):
-    """'ip:port' -> (packed IPv4 address, port); anything else is refused."""
+def _address(text, family):
+    """'ip:port' (IPv6: '[ip]:port') -> (the address packed for inet_diag's 16 bytes, port); anything else,
+    or an address of the other family, is refused. An IPv4 address of an IPv6 socket is mapped (::ffff:a.b.c.d)."""
     ip, port = text.rsplit(":", 1)
     port = int(port)
     if not 0 < port < 65536:
         raise ValueError("port out of range: %r" % text)
-    return ipaddress.IPv4Address(ip).packed, port
+    if ip.startswith("[") and ip.endswith("]"):
+        if family != 6:
+            raise ValueError("an IPv6 address for an IPv4 socket: %r" % text)
+        return ipaddress.IPv6Address(ip[1:-1]).packed, port
+    packed = ipaddress.IPv4Address(ip).packed
+    return (b"\0" * 10 + b"\xff\xff" + packed if family == 6 else packed), port
 
 
-def _request(kind, flags, sockid, seq):
-    body = _REQUEST.pack(socket.AF_INET, socket.IPPROTO_TCP, 0, 0, 1 << TCP_ESTABLISHED) + sockid
+def _family(stream):
+    family = stream.get("family", 4)
+    if family not in (4, 6):
+        raise ValueError("family must be 4 or 6: %r" % (family,))
+    return family
+
+
+def _request(kind, flags, sockid, seq, family):
+    body = _REQUEST.pack(family, socket.IPPROTO_TCP, 0, 0, 1 << TCP_ESTABLISHED) + sockid
     return _HEADER.pack(_HEADER.size + len(body), kind, flags, seq, 0) + body
 
 
-def dump_request(seq=1):
-    """The netlink message that lists every established IPv4 TCP socket of this network namespace."""
+def dump_request(seq=1, family=socket.AF_INET):
+    """The netlink message that lists every established TCP socket of `family` in this network namespace."""
     sockid = _SOCKID.pack(0, 0, b"", b"") + _SOCKID_TAIL.pack(0, *NO_COOKIE)
-    return _request(SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, sockid, seq)
+    return _request(SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, sockid, seq, family)
 
 
 def destroy_request(stream, cookie, seq=1):
-    """The netlink message that destroys the one socket {local, peer} 'ip:port' whose cookie is `cookie`.
+    """The netlink message that destroys the one socket {local, peer, family} whose cookie is `cookie`.
 
     The cookie makes the kernel refuse any other socket: without it, a connection gone meanwhile would
     let the lookup fall back to the listener on the same port, and destroy that."""
-    src, sport = _address(stream["local"])
-    dst, dport = _address(stream["peer"])
+    family = _family(stream)
+    src, sport = _address(stream["local"], family)
+    dst, dport = _address(stream["peer"], family)
     sockid = _SOCKID.pack(sport, dport, src, dst) + _SOCKID_TAIL.pack(0, *cookie)
-    return _request(SOCK_DESTROY, NLM_F_REQUEST | NLM_F_ACK, sockid, seq)
+    return _request(SOCK_DESTROY, NLM_F_REQUEST | NLM_F_ACK, sockid, seq,
+                    socket.AF_INET6 if family == 6 else socket.AF_INET)
 
 
 def parse_dump(data):
@@ -135,19 +158,25 @@ def _netlink():
 
 
 def socket_cookies():
-    """{inode: cookie} of every established IPv4 TCP socket of this network namespace."""
+    """{inode: cookie} of every established TCP socket of this network namespace, IPv4 and IPv6."""
     cookies = {}
     with _netlink() as nl:
-        nl.send(dump_request())
-        done = False
-        while not done:
-            found, done = parse_dump(nl.recv(65536))
-            cookies.update(found)
+        for seq, family in enumerate((socket.AF_INET, socket.AF_INET6), 1):
+            nl.send(dump_request(seq, family))
+            done = False
+            while not done:
+                try:
+                    found, done = parse_dump(nl.recv(65536))
+                except OSError:
+                    if family == socket.AF_INET:
+                        raise
+                    break  # a kernel without IPv6: its IPv4 sockets are all there is
+                cookies.update(found)
     return cookies
 
 
 def destroy(streams):
-    """Close these established connections ({local, peer, inode}) of this network namespace, as `ss -K` does.
+    """Close these established connections ({local, peer, inode, family}) of this network namespace, as `ss -K` does.
 
     Returns {'local-peer': why} for those the kernel refused (EOPNOTSUPP without CONFIG_INET_DIAG_DESTROY);
     one gone already counts as closed."""

@@ -21,7 +21,8 @@ description:
   - It acts only when the domain here is the destination of a post-copy migration that has not noticed the failure,
     and the domain on O(source) is read as failed in post-copy; otherwise it changes nothing and says why.
   - Only established connections of the domain's own QEMU on a port that QEMU listens on (its incoming migration
-    port) are closed, with the kernel's socket destroy (what C(ss -K) does, asked over netlink; IPv4). It reads
+    port) are closed, with the kernel's socket destroy (what C(ss -K) does, asked over netlink), IPv4 and IPv6 alike
+    (libvirt's default listener on C([::]) takes IPv4 connections as IPv6 sockets). It reads
     C(/proc), so it runs on the destination itself, with the default O(uri).
 author:
   - drover.libvirt maintainers (!UNKNOWN)
@@ -89,7 +90,8 @@ EXAMPLES = r"""
 
 RETURN = r"""
 closed:
-  description: The connections closed (in check mode, that would be), as local and peer C(ip:port).
+  description: The connections closed (in check mode, that would be), as local and peer C(ip:port) (an IPv6
+    address in brackets; an IPv4 client of a dual-stack listener as its IPv4 address).
   returned: always
   type: list
   elements: dict

@@ -30,6 +30,21 @@ def test_peers_are_the_established_connections_of_the_process(tmp_path):
                              ("10.251.0.3", 49152)]
 
 
+def test_peers_over_ipv6_are_read_too(tmp_path):
+    proc = fake_proc(tmp_path)
+    (tmp_path / "42" / "net" / "tcp6").write_text(
+        TCP.splitlines()[0] + "\n"
+        "   0: 0000000000000000FFFF00000100FB0A:C356 0000000000000000FFFF00000200FB0A:C000 01 00000000:00000000 "
+        "00:00000000 00000000     0        0 6666 1\n"
+        "   1: 010000FD000000000000000001000000:C357 010000FD000000000000000002000000:C000 01 00000000:00000000 "
+        "00:00000000 00000000     0        0 7777 1\n")
+    os.symlink("socket:[6666]", str(tmp_path / "42" / "fd" / "10"))
+    os.symlink("socket:[7777]", str(tmp_path / "42" / "fd" / "11"))
+    peers = qemu_peers(42, proc=proc)
+    assert ("fd00:1::2", 49152) in peers
+    assert migration_port(peers, "10.251.0.2") == 49152 and peers.count(("10.251.0.2", 49152)) == 3
+
+
 def test_the_port_most_streams_go_to_is_the_migration_port(tmp_path):
     peers = qemu_peers(42, proc=fake_proc(tmp_path))
     assert migration_port(peers, "10.251.0.2") == 49152

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 import struct
@@ -38,12 +39,39 @@ def fake_proc(tmp_path, pid=42):
     return str(tmp_path)
 
 
+# QEMU 43 listens on [::]:49153 (libvirt's default, dual stack): an IPv4 source's stream is an IPv6 socket with
+# a mapped address; another stream comes over IPv6 from fd00:1::1.
+TCP6 = """  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 00000000000000000000000000000000:C001 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 2000 1
+   1: 0000000000000000FFFF00000200FB0A:C001 0000000000000000FFFF00000100FB0A:A22C 01 00000000:00000000 00:00000000 00000000     0        0 2001 1
+   2: 010000FD000000000000000002000000:C001 010000FD000000000000000001000000:A22D 01 00000000:00000000 00:00000000 00000000     0        0 2002 1
+"""
+
+
+def fake_proc6(tmp_path, pid=43):
+    fd = tmp_path / str(pid) / "fd"
+    fd.mkdir(parents=True)
+    (tmp_path / str(pid) / "net").mkdir()
+    (tmp_path / str(pid) / "net" / "tcp").write_text(TCP.splitlines()[0] + "\n")
+    (tmp_path / str(pid) / "net" / "tcp6").write_text(TCP6)
+    for i, inode in enumerate(("2000", "2001", "2002")):
+        os.symlink("socket:[%s]" % inode, str(fd / str(i)))
+    return str(tmp_path)
+
+
+def test_streams_of_a_dual_stack_listener_are_found_as_ipv6_sockets(tmp_path):
+    ports, streams = incoming_streams(43, (49152, 49215), proc=fake_proc6(tmp_path))
+    assert ports == [49153]
+    assert sorted((s["local"], s["peer"], s["inode"], s["family"]) for s in streams) == [
+        ("10.251.0.2:49153", "10.251.0.1:41516", 2001, 6), ("[fd00:1::2]:49153", "[fd00:1::1]:41517", 2002, 6)]
+
+
 def test_only_established_streams_of_the_process_on_its_listening_migration_port(tmp_path):
     # The VNC client on 5900 is left alone, and 5900 is not given as the migration port.
     ports, streams = incoming_streams(42, (49152, 49215), proc=fake_proc(tmp_path))
     assert ports == [49152]
     assert sorted((s["peer"], s["inode"]) for s in streams) == [("10.251.0.1:41514", 1002), ("10.251.0.1:41516", 1001)]
-    assert all(s["local"] == "10.251.0.2:49152" for s in streams)
+    assert all(s["local"] == "10.251.0.2:49152" and s["family"] == 4 for s in streams)
 
 
 RUNNING_POSTCOPY, RUNNING_POSTCOPY_FAILED = (1, 10), (1, 11)
@@ -83,6 +111,21 @@ def test_the_destroy_request_names_exactly_one_connection_and_its_cookie():
     assert len(message) == 72
 
 
+@pytest.mark.parametrize("stream, local, peer", [
+    ({"local": "10.251.0.2:49153", "peer": "10.251.0.1:41516", "family": 6},
+     ipaddress.IPv6Address("::ffff:10.251.0.2").packed, ipaddress.IPv6Address("::ffff:10.251.0.1").packed),
+    ({"local": "[fd00:1::2]:49153", "peer": "[fd00:1::1]:41516", "family": 6},
+     ipaddress.IPv6Address("fd00:1::2").packed, ipaddress.IPv6Address("fd00:1::1").packed),
+])
+def test_an_ipv6_socket_is_named_with_its_16_byte_addresses(stream, local, peer):
+    message = destroy_request(stream, (0x1234, 0x5678))
+    family, protocol = struct.unpack_from("=BB", message, 16)
+    assert (family, protocol) == (socket.AF_INET6, socket.IPPROTO_TCP)
+    assert struct.unpack_from(">HH", message, 24) == (49153, 41516)
+    assert message[28:44] == local and message[44:60] == peer
+    assert struct.unpack_from("=III", message, 60) == (0, 0x1234, 0x5678)
+
+
 def _diag_reply(entries, done=True):
     """A netlink reply as the kernel writes it: one SOCK_DIAG_BY_FAMILY message per (inode, cookie)."""
     data = b""
@@ -103,11 +146,12 @@ def test_the_dump_gives_each_socket_cookie_by_inode():
         parse_dump(struct.pack("=IHHII", 20, 2, 0, 1, 0) + struct.pack("=i", -95))  # EOPNOTSUPP
 
 
-def test_the_dump_request_lists_established_ipv4_tcp_sockets():
-    message = dump_request()
+@pytest.mark.parametrize("family", [socket.AF_INET, socket.AF_INET6])
+def test_the_dump_request_lists_established_tcp_sockets_of_a_family(family):
+    message = dump_request(family=family)
     length, kind, flags = struct.unpack_from("=IHH", message)
     assert (length, kind, flags) == (len(message), 20, 0x301)
-    assert struct.unpack_from("=BBBBI", message, 16) == (socket.AF_INET, socket.IPPROTO_TCP, 0, 0, 1 << 1)
+    assert struct.unpack_from("=BBBBI", message, 16) == (family, socket.IPPROTO_TCP, 0, 0, 1 << 1)
 
 
 @pytest.mark.parametrize("bad", [
@@ -115,8 +159,11 @@ def test_the_dump_request_lists_established_ipv4_tcp_sockets():
     {"local": "10.251.0.2:49152", "peer": "10.251.0.1:$(id)"},
     {"local": "10.251.0.2:0", "peer": "10.251.0.1:1"},
     {"local": "10.251.0.2:49152", "peer": "::1:1"},
+    {"local": "[::1]:49152", "peer": "[::1]:1"},  # an IPv6 address for an IPv4 socket
+    {"local": "[::1;id]:49152", "peer": "[::1]:1", "family": 6},
+    {"local": "[::1]:49152", "peer": "10.0.0.1:1", "family": 5},
 ])
-def test_anything_but_an_ipv4_address_and_port_is_refused(bad):
+def test_anything_but_an_address_of_the_socket_family_and_port_is_refused(bad):
     with pytest.raises(ValueError):
         destroy_request(bad, (1, 2))
 
