@@ -51,7 +51,7 @@ def read_host(host):
                 active = bool(dom.isActive())
                 state, reason = dom.state()
                 domains[dom.name()] = {"active": active, "persistent": bool(dom.isPersistent()),
-                                       "state": state, "reason": reason, "job": None}
+                                       "state": state, "reason": reason, "uuid": dom.UUIDString(), "job": None}
             except libvirt.libvirtError as err:
                 if err.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
                     continue
@@ -130,6 +130,40 @@ def _stray_qemu(host, facts):
     return stray
 
 
+def qemu_threads(host, name):
+    """[(thread name, kernel wait channel)] of the domain's QEMU on `host` (its pid file), [] when none runs."""
+    pid = None
+    try:
+        with open(os.path.join(STATE, host, "run", "qemu", name + ".pid")) as f:
+            pid = int(f.read().strip())
+        threads = []
+        for tid in sorted(os.listdir("/proc/%d/task" % pid), key=int):
+            with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+                comm = f.read().strip()
+            with open("/proc/%d/task/%s/wchan" % (pid, tid)) as f:
+                threads.append(("main" if int(tid) == pid else comm, f.read().strip()))
+        return threads
+    except (OSError, ValueError):
+        return []
+
+
+def frozen_on_missing_page(host, name):
+    """Why the domain's QEMU on `host` cannot take a resumed post-copy stream, or None.
+
+    Under TCG a vCPU delivers an interrupt holding QEMU's global lock and reads guest memory doing so (the
+    IDT, the kernel stack, page tables): if that page is still on the source when the stream dies, the
+    vCPU sleeps in the kernel's userfault handler with the lock held, the main loop waits for the lock for
+    good, and the listener that would take the resumed stream is never polled again. (Under KVM the
+    kernel delivers interrupts and a vCPU waits on a missing page without that lock.)"""
+    threads = qemu_threads(host, name)
+    vcpus = [t for t, wchan in threads if t.startswith("CPU ") and wchan == "handle_userfault"]
+    main = [wchan for t, wchan in threads if t == "main"]
+    if vcpus and main and main[0].startswith("futex"):
+        return ("QEMU on %s frozen: %s waits in the kernel for a page still on the source, the main loop waits for "
+                "the global lock (TCG)" % (host, ", ".join(vcpus)))
+    return None
+
+
 def local_volumes():
     """{host: paths of its local pool's volumes} now: what a later audit does not count as copied."""
     return {h: (f or {}).get("local_volumes", set()) for h, f in read_fleet().items()}
@@ -168,10 +202,11 @@ DESTINATION_HALF = {(libvirt.VIR_DOMAIN_RUNNING, libvirt.VIR_DOMAIN_RUNNING_POST
                     (libvirt.VIR_DOMAIN_PAUSED, libvirt.VIR_DOMAIN_PAUSED_POSTCOPY)}
 
 
-def postcopy_halves(places):
-    """(source, destination) when the two active places of a VM are the halves of one post-copy migration
-    (one guest whose memory is on both hosts, not two copies), else None."""
-    if len(places) != 2:
+def postcopy_halves(places, persistent=()):
+    """(source, destination) when the two active places (host, (state, reason), uuid) of a VM are the halves of
+    one post-copy migration - one guest whose memory is on both hosts, not two copies: the same UUID, and no
+    persistent definition anywhere else - else None."""
+    if len(places) != 2 or places[0][2] != places[1][2] or not set(persistent) <= {places[0][0], places[1][0]}:
         return None
     for src, dst in (places, places[::-1]):
         if src[1] in SOURCE_HALF and dst[1] in DESTINATION_HALF:
@@ -193,13 +228,13 @@ def audit(vms, wait=90, volumes_before=None):
         for name, d in (f or {"domains": {}})["domains"].items():
             where.setdefault(name, []).append((host, d["active"], d["persistent"]))
             if d["active"]:
-                states.setdefault(name, []).append((host, (d["state"], d.get("reason"))))
+                states.setdefault(name, []).append((host, (d["state"], d.get("reason")), d.get("uuid")))
     unread = [h for h in HOSTS if facts[h] is None]
     lost, unaccounted, duplicated, postcopy_split, split = [], [], [], [], []
     for name in vms:
         active = [h for h, a, _p in where.get(name, []) if a]
         persistent = [h for h, _a, p in where.get(name, []) if p]
-        halves = postcopy_halves(states.get(name, []))
+        halves = postcopy_halves(states.get(name, []), persistent)
         if not active and not persistent:
             (unaccounted if unread else lost).append(name)
         elif halves:
@@ -215,7 +250,10 @@ def audit(vms, wait=90, volumes_before=None):
             leftovers += _stray_qemu(host, facts[host])
             leftovers += _unused_volumes(host, facts[host], (volumes_before or {}).get(host, set()))
         leftovers += _state_files(host, now)
+    halves = {n: postcopy_halves(states.get(n, []), [h for h, _a, p in where.get(n, []) if p]) for n in vms}
     return {"lost": lost, "unaccounted": unaccounted, "duplicated": duplicated, "postcopy_split": postcopy_split,
-            "split": split,
+            "split": split, "halves": {n: h for n, h in halves.items() if h},
+            "unclean": sorted(set(lost + duplicated) | {n for n in vms for entry in postcopy_split + split
+                                                        if entry.startswith(n + " ")}),
             "unread": unread, "leftovers": leftovers,
             "where": {n: sorted(h for h, a, _p in where.get(n, []) if a) for n in vms}}

@@ -34,7 +34,7 @@ import libvirt  # noqa: E402
 from drover_lab.config import STATE  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from audit import HOSTS, audit, local_volumes, read_host, settle, uri  # noqa: E402
+from audit import HOSTS, audit, frozen_on_missing_page, local_volumes, read_host, settle, uri  # noqa: E402
 
 LAB = os.path.join(ROOT, "lab", "lab")
 VMS = ["c1", "c2", "c3", "c4"]
@@ -97,6 +97,36 @@ def repair():
     lab("up", "--guests", "0", check=False)
     for host in HOSTS:
         lab("exec", host, "--", "rm", "-f", FILLER, check=False)
+
+
+def reset_guests(names):
+    """Each named guest destroyed and undefined wherever it is, then started afresh on its first host, so that
+    the next fault starts from a clean fleet and is judged on its own. For the record, not the verdict: the
+    fault that left the guest so has already failed."""
+    done = []
+    for name in names:
+        found = []
+        for host in HOSTS:
+            try:
+                conn = libvirt.open(uri(host))
+            except libvirt.libvirtError:
+                continue
+            try:
+                dom = conn.lookupByName(name)
+                found.append(host)
+                if dom.isActive():
+                    dom.destroy()  # libvirt kills QEMU before it waits for a job that holds the domain
+                if dom.isPersistent():
+                    dom.undefine()
+            except libvirt.libvirtError:
+                pass
+            finally:
+                conn.close()
+        home = HOSTS[VMS.index(name) % 2]
+        started = lab("guest", name, "--host", home, "--memory", "96", "--dirty-mb", "2", "--wait", check=False)
+        done.append("%s destroyed on %s, started afresh on %s%s" % (
+            name, ", ".join(found) or "no host", home, "" if started.returncode == 0 else " (FAILED)"))
+    return done
 
 
 def refresh_local_pool(host):
@@ -371,6 +401,11 @@ def _strike_and_audit(kind, operation, phase, rng, cmds, sources, dests, moving,
         back = Run(playbook_cmd("return_to_service.yml", {}))
         back.wait()
         back.close()
+    # Why a guest is still in two halves (the destination's QEMU cannot take the resumed stream), then a fresh
+    # start for every guest the re-run left unclean, so later faults do not inherit it.
+    diagnosis = [why for n, (_src, dst) in sorted(final["halves"].items()) for why in [frozen_on_missing_page(dst, n)]
+                 if why]
+    reset = reset_guests([n for n in final["unclean"] if n in VMS])
     tail = rerun[0].output()[-1500:] if not completed else ""
     # Why the faulted run failed, in its own words (its error lines).
     errors = [line.strip()[:300] for run in runs for line in run.output().splitlines() if "[ERROR]" in line]
@@ -389,6 +424,7 @@ def _strike_and_audit(kind, operation, phase, rng, cmds, sources, dests, moving,
         "unaccounted": sorted(set(after["unaccounted"] + final["unaccounted"])),
         "left_by_fault": after["leftovers"], "leftovers": leftovers, "rerun_completed": completed,
         "rerun_rc": rerun_codes, "seconds": round(time.time() - started, 1),
+        "diagnosis": diagnosis, "reset_after": reset,
         "log_tail": tail, "faulted_run_errors": errors[-3:],
     }
 
@@ -446,6 +482,8 @@ def main():
                 i, len(plan), kind, operation, phase, entry["injected"], entry["lost"], entry["duplicated"],
                 len(entry["leftovers"]), "completed" if entry["rerun_completed"] else "DID NOT COMPLETE",
                 entry["seconds"]), flush=True)
+            for line in entry["diagnosis"] + entry["reset_after"]:
+                print("    %s" % line, flush=True)
             with open(args.out, "w") as f:
                 json.dump({"seed": seed, "machine": "%s, %d CPUs" % (platform.machine(), os.cpu_count()),
                            "link": LINK, "measured_at": datetime.datetime.now(datetime.timezone.utc).isoformat(
@@ -463,6 +501,9 @@ def main():
         sum(1 for f in faults if f.get("postcopy_split")),
         sum(1 for f in faults if f["split"]), sum(1 for f in faults if f["leftovers"]),
         sum(1 for f in faults if not f["rerun_completed"])))
+    for i, f in enumerate(faults, 1):
+        for line in f.get("diagnosis", []) + f.get("reset_after", []):
+            print("fault %d: %s" % (i, line))
     return 1 if bad else 0
 
 

@@ -115,21 +115,22 @@ def dump_request(seq=1, family=socket.AF_INET):
     return _request(SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, sockid, seq, family)
 
 
-def destroy_request(stream, cookie, seq=1):
-    """The netlink message that destroys the one socket {local, peer, family} whose cookie is `cookie`.
+def destroy_request(stream, cookie, seq=1, interface=0):
+    """The netlink message that destroys the one socket {local, peer, family} whose cookie is `cookie` (bound to
+    `interface`, as the kernel's dump gave it).
 
     The cookie makes the kernel refuse any other socket: without it, a connection gone meanwhile would
     let the lookup fall back to the listener on the same port, and destroy that."""
     family = _family(stream)
     src, sport = _address(stream["local"], family)
     dst, dport = _address(stream["peer"], family)
-    sockid = _SOCKID.pack(sport, dport, src, dst) + _SOCKID_TAIL.pack(0, *cookie)
+    sockid = _SOCKID.pack(sport, dport, src, dst) + _SOCKID_TAIL.pack(interface, *cookie)
     return _request(SOCK_DESTROY, NLM_F_REQUEST | NLM_F_ACK, sockid, seq,
                     socket.AF_INET6 if family == 6 else socket.AF_INET)
 
 
 def parse_dump(data):
-    """{inode: cookie} of the sockets in one netlink reply; (…, True) once the dump is done."""
+    """{inode: (interface, cookie)} of the sockets in one netlink reply; (…, True) once the dump is done."""
     cookies, done, offset = {}, False, 0
     while offset + _HEADER.size <= len(data):
         length, kind = _HEADER.unpack_from(data, offset)[:2]
@@ -144,9 +145,10 @@ def parse_dump(data):
             done = True
         elif kind == SOCK_DIAG_BY_FAMILY:
             at = offset + _HEADER.size + _DIAG_MSG.size
-            cookie = _SOCKID_TAIL.unpack_from(data, at + _SOCKID.size)[1:]
+            # The interface too: a link-local IPv6 socket is found only with the interface it is bound to.
+            interface, *cookie = _SOCKID_TAIL.unpack_from(data, at + _SOCKID.size)
             inode = _DIAG_MSG_TAIL.unpack_from(data, at + _SOCKID.size + _SOCKID_TAIL.size)[4]
-            cookies[inode] = cookie
+            cookies[inode] = (interface, tuple(cookie))
         offset += (length + 3) & ~3
     return cookies, done
 
@@ -158,19 +160,16 @@ def _netlink():
 
 
 def socket_cookies():
-    """{inode: cookie} of every established TCP socket of this network namespace, IPv4 and IPv6."""
+    """{inode: (interface, cookie)} of every established TCP socket of this network namespace, IPv4 and IPv6."""
     cookies = {}
     with _netlink() as nl:
         for seq, family in enumerate((socket.AF_INET, socket.AF_INET6), 1):
             nl.send(dump_request(seq, family))
             done = False
             while not done:
-                try:
-                    found, done = parse_dump(nl.recv(65536))
-                except OSError:
-                    if family == socket.AF_INET:
-                        raise
-                    break  # a kernel without IPv6: its IPv4 sockets are all there is
+                # A kernel without IPv6 answers its dump empty; any error fails the whole read, so a stream
+                # is never taken for gone (and counted closed) because its family could not be listed.
+                found, done = parse_dump(nl.recv(65536))
                 cookies.update(found)
     return cookies
 
@@ -184,10 +183,11 @@ def destroy(streams):
     refused = {}
     with _netlink() as nl:
         for seq, stream in enumerate(streams, 1):
-            cookie = cookies.get(stream["inode"])
-            if cookie is None:
-                continue  # gone already: closed as asked
-            nl.send(destroy_request(stream, cookie, seq))
+            found = cookies.get(stream["inode"])
+            if found is None:
+                continue  # not established any more: closed as asked (the caller reads /proc again to be sure)
+            interface, cookie = found
+            nl.send(destroy_request(stream, cookie, seq, interface))
             reply = nl.recv(4096)
             if _HEADER.unpack_from(reply)[1] == NLMSG_ERROR:
                 error = -struct.unpack_from("=i", reply, _HEADER.size)[0]

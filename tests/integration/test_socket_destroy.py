@@ -72,6 +72,8 @@ def test_streams_of_a_dual_stack_listener_are_found_and_closed():
         assert sorted((s["local"], s["family"]) for s in streams) == [
             ("127.0.0.1:%d" % port, 6), ("[::1]:%d" % port, 6)]
         assert destroy(streams) == {}
+        # Gone from the kernel's table at once (what migration_stream reads again to be sure).
+        assert incoming_streams(os.getpid(), (port, port))[1] == []
         assert all(closed_by_peer(client) for client in clients)
         for address in ("127.0.0.1", "::1"):
             socket.create_connection((address, port), timeout=5).close()

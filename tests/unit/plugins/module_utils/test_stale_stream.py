@@ -124,6 +124,9 @@ def test_an_ipv6_socket_is_named_with_its_16_byte_addresses(stream, local, peer)
     assert struct.unpack_from(">HH", message, 24) == (49153, 41516)
     assert message[28:44] == local and message[44:60] == peer
     assert struct.unpack_from("=III", message, 60) == (0, 0x1234, 0x5678)
+    # A link-local stream is named with the interface the kernel's dump gave it.
+    message = destroy_request(dict(stream, local="[fe80::2]:49153", peer="[fe80::1]:41516"), (1, 2), interface=3)
+    assert struct.unpack_from("=III", message, 60) == (3, 1, 2)
 
 
 def _diag_reply(entries, done=True):
@@ -131,7 +134,7 @@ def _diag_reply(entries, done=True):
     data = b""
     for inode, cookie in entries:
         body = struct.pack("=BBBB", socket.AF_INET, 1, 0, 0) + struct.pack(">HH16s16s", 49152, 41516, b"", b"")
-        body += struct.pack("=III", 0, *cookie) + struct.pack("=IIIII", 0, 0, 0, 0, inode)
+        body += struct.pack("=III", 3, *cookie) + struct.pack("=IIIII", 0, 0, 0, 0, inode)  # bound to interface 3
         data += struct.pack("=IHHII", 16 + len(body), 20, 2, 1, 0) + body
     if done:
         data += struct.pack("=IHHII", 20, 3, 2, 1, 0) + struct.pack("=i", 0)
@@ -140,7 +143,7 @@ def _diag_reply(entries, done=True):
 
 def test_the_dump_gives_each_socket_cookie_by_inode():
     cookies, done = parse_dump(_diag_reply([(1001, (7, 0)), (1002, (8, 1))], done=False))
-    assert cookies == {1001: (7, 0), 1002: (8, 1)} and done is False
+    assert cookies == {1001: (3, (7, 0)), 1002: (3, (8, 1))} and done is False
     assert parse_dump(_diag_reply([]))[1] is True
     with pytest.raises(OSError):
         parse_dump(struct.pack("=IHHII", 20, 2, 0, 1, 0) + struct.pack("=i", -95))  # EOPNOTSUPP
