@@ -181,5 +181,12 @@ class PostcopyRecovery:
                 last_try = self.clock()
                 self._resume(resume_call, data_addr)
             self.sleep(1.0)
-        self.steps.append("not landed after %ss" % wait)
+        status = self._qemu_status()
+        if status in ("postcopy-recover", "postcopy-recover-setup"):
+            # The source connected and waits for the destination's handshake: the destination's QEMU has not
+            # taken the resumed stream (e.g. its main loop is blocked - see docs/troubleshooting.md).
+            self.steps.append("not landed after %ss: the source's QEMU is still in %s, waiting for the destination's "
+                              "QEMU to take the resumed stream" % (wait, status))
+        else:
+            self.steps.append("not landed after %ss%s" % (wait, " (source QEMU %s)" % status if status else ""))
         return False

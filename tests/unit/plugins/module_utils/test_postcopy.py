@@ -1,6 +1,6 @@
 import os
 
-from ansible_collections.drover.libvirt.plugins.module_utils._postcopy import migration_port, qemu_peers
+from ansible_collections.drover.libvirt.plugins.module_utils._postcopy import PostcopyRecovery, migration_port, qemu_peers
 
 TCP = """  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
    0: 0100FB0A:C350 0200FB0A:C000 01 00000000:00000000 00:00000000 00000000     0        0 1111 1
@@ -49,3 +49,73 @@ def test_the_port_most_streams_go_to_is_the_migration_port(tmp_path):
     peers = qemu_peers(42, proc=fake_proc(tmp_path))
     assert migration_port(peers, "10.251.0.2") == 49152
     assert migration_port(peers, "10.251.0.9") is None
+
+
+class _Error(Exception):
+    pass
+
+
+class _Libvirt:
+    libvirtError = _Error
+    VIR_ERR_NO_DOMAIN = 42
+
+
+class _Dom:
+    def __init__(self, state):
+        self._state = state
+
+    def state(self):
+        return list(self._state)
+
+
+class _Conn:
+    def __init__(self, dom):
+        self.dom = dom
+
+    def lookupByName(self, _name):
+        return self.dom
+
+    def getLibVersion(self):
+        return 11003000  # its POSTCOPY_RESUME crashes the destination: QEMU's own resume is used
+
+
+class _Qemu:
+    """The source QEMU's monitor: paused until a resume, then waiting for the destination's handshake."""
+
+    def __init__(self):
+        self.status, self.commands = "postcopy-paused", []
+
+    def qemuMonitorCommand(self, _dom, command, _flags):
+        self.commands.append(command)
+        if '"migrate"' in command:
+            self.status = "postcopy-recover"
+        return '{"return": {"status": "%s"}}' % self.status
+
+
+def test_a_resume_the_destination_never_takes_is_said_so():
+    now = [0.0]
+    qemu = _Qemu()
+    recovery = PostcopyRecovery(_Dom((3, 12)), _Conn(_Dom((1, 11))), "c1", _Libvirt, qemu,
+                                sleep=lambda s: now.__setitem__(0, now[0] + s), clock=lambda: now[0])
+    assert recovery.run(30, lambda: None, ("10.251.0.1", 49152)) is False
+    assert recovery.steps[0] == "QEMU migrate resume to 10.251.0.1:49152"
+    # No second resume while the first still waits for its handshake.
+    assert sum('"migrate"' in c for c in qemu.commands) == 1
+    assert recovery.steps[-1] == ("not landed after 30s: the source's QEMU is still in postcopy-recover, waiting for "
+                                  "the destination's QEMU to take the resumed stream")
+
+
+def test_a_resume_that_lands_is_reported_landed():
+    now = [0.0]
+    dest = _Dom((1, 11))
+    qemu = _Qemu()
+    source = _Dom((3, 12))
+
+    def sleep(seconds):
+        now[0] += seconds
+        if qemu.status == "postcopy-recover":
+            source._state, dest._state = (5, 2), (1, 1)  # the source shut off, the destination runs on its own
+
+    recovery = PostcopyRecovery(source, _Conn(dest), "c1", _Libvirt, qemu, sleep=sleep, clock=lambda: now[0])
+    assert recovery.run(30, lambda: None, ("10.251.0.1", 49152)) is True
+    assert recovery.steps[-1].startswith("landed on the destination after")
