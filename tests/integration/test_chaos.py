@@ -25,7 +25,7 @@ def test_faults_lose_nothing_and_the_rerun_completes(tmp_path):
         assert fault["reached_phase"], fault
         assert fault["unread"] == [] and fault["unaccounted"] == [], fault
         assert fault["lost"] == 0 and fault["duplicated"] == 0 and fault["split"] == [], fault
-        assert fault["postcopy_split"] == [], fault
+        assert fault["postcopy_split"] == [] and fault["reset_after"] == [], fault
         assert fault["rerun_completed"], fault
         assert fault["leftovers"] == [], fault
     assert proc.returncode == 0, proc.stdout[-3000:]
