@@ -495,12 +495,11 @@ def main():
     print_table(faults)
     bad = [f for f in faults if f["lost"] or f["duplicated"] or f["split"] or f["leftovers"] or f["unread"]
            or f["unaccounted"] or not f["rerun_completed"]]
+    counts = (len(faults), sum(f["lost"] for f in faults), sum(f["duplicated"] for f in faults),
+              sum(1 for f in faults if f.get("postcopy_split")), sum(1 for f in faults if f["split"]),
+              sum(1 for f in faults if f["leftovers"]), sum(1 for f in faults if not f["rerun_completed"]))
     print("%d faults: %d VMs lost, %d duplicated, %d split in post-copy by the fault, %d left split, %d with leftovers, "
-          "%d re-runs did not complete" % (
-        len(faults), sum(f["lost"] for f in faults), sum(f["duplicated"] for f in faults),
-        sum(1 for f in faults if f.get("postcopy_split")),
-        sum(1 for f in faults if f["split"]), sum(1 for f in faults if f["leftovers"]),
-        sum(1 for f in faults if not f["rerun_completed"])))
+          "%d re-runs did not complete" % counts)
     for i, f in enumerate(faults, 1):
         for line in f.get("diagnosis", []) + f.get("reset_after", []):
             print("fault %d: %s" % (i, line))
