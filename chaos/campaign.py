@@ -99,29 +99,35 @@ def repair():
         lab("exec", host, "--", "rm", "-f", FILLER, check=False)
 
 
+def remove_guest(name):
+    """The guest destroyed and undefined on every host that can be read; the hosts it was found on."""
+    found = []
+    for host in HOSTS:
+        try:
+            conn = libvirt.open(uri(host))
+        except libvirt.libvirtError:
+            continue
+        try:
+            dom = conn.lookupByName(name)
+            found.append(host)
+            if dom.isActive():
+                dom.destroy()  # libvirt kills QEMU before it waits for a job that holds the domain
+            if dom.isPersistent():
+                dom.undefine()
+        except libvirt.libvirtError:
+            pass
+        finally:
+            conn.close()
+    return found
+
+
 def reset_guests(names):
     """Each named guest destroyed and undefined wherever it is, then started afresh on its first host, so that
     the next fault starts from a clean fleet and is judged on its own. For the record, not the verdict: the
     fault that left the guest so has already failed."""
     done = []
     for name in names:
-        found = []
-        for host in HOSTS:
-            try:
-                conn = libvirt.open(uri(host))
-            except libvirt.libvirtError:
-                continue
-            try:
-                dom = conn.lookupByName(name)
-                found.append(host)
-                if dom.isActive():
-                    dom.destroy()  # libvirt kills QEMU before it waits for a job that holds the domain
-                if dom.isPersistent():
-                    dom.undefine()
-            except libvirt.libvirtError:
-                pass
-            finally:
-                conn.close()
+        found = remove_guest(name)
         home = HOSTS[VMS.index(name) % 2]
         started = lab("guest", name, "--host", home, "--memory", "96", "--dirty-mb", "2", "--wait", check=False)
         done.append("%s destroyed on %s, started afresh on %s%s" % (
@@ -155,21 +161,7 @@ def prepare_copy(source, dests):
 
 def remove_copy(source, dests):
     """LOCAL_VM gone from every host, its images removed, the small pools unmounted (not part of the verdict)."""
-    for host in HOSTS:
-        try:
-            conn = libvirt.open(uri(host))
-        except libvirt.libvirtError:
-            continue
-        try:
-            dom = conn.lookupByName(LOCAL_VM)
-            if dom.isActive():
-                dom.destroy()
-            if dom.isPersistent():
-                dom.undefine()
-        except libvirt.libvirtError:
-            pass
-        finally:
-            conn.close()
+    remove_guest(LOCAL_VM)
     for host in dests:
         lab("exec", host, "--", "umount", LOCAL_DIR, check=False)
     for host in HOSTS:
