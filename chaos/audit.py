@@ -12,6 +12,7 @@ import xml.etree.ElementTree as ET
 import libvirt
 
 from drover_lab.config import NET, STATE
+from drover_lab.heartbeat import read_heartbeat
 
 HOSTS = ["hv1", "hv2", "hv3"]
 LOCAL_POOL = "local"  # each lab host's pool on storage no other host sees
@@ -214,13 +215,30 @@ def postcopy_halves(places, persistent=()):
     return None
 
 
+def frozen_guests(running_on, wait=20):
+    """The VMs of {name: [host]} running on exactly one host whose guest prints no new heartbeat on its serial
+    console within `wait` seconds: defined and "running", yet a guest nobody can use (a vCPU waiting for good
+    for a page that is nowhere any more counts here)."""
+    watch = {n: hosts[0] for n, hosts in running_on.items() if len(hosts) == 1}
+    first = {n: read_heartbeat(os.path.join(STATE, h), n) for n, h in watch.items()}
+    pending, deadline = set(watch), time.time() + wait
+    while pending and time.time() < deadline:
+        time.sleep(0.5)
+        for name in sorted(pending):
+            beat = read_heartbeat(os.path.join(STATE, watch[name]), name)
+            if beat and (first[name] is None or beat != first[name]):
+                pending.discard(name)
+    return sorted(pending)
+
+
 def audit(vms, wait=90, volumes_before=None):
-    """{lost, unaccounted, duplicated, postcopy_split, split, unread, leftovers, where} for the VMs named in `vms`.
+    """{lost, unaccounted, duplicated, postcopy_split, split, frozen, unread, leftovers, where} for the VMs of `vms`.
 
     A VM counts as lost only when every host was read: one that cannot be read is listed in `unread`
     and its VMs are neither lost nor found. A VM active on two hosts as the two halves of a post-copy
     migration whose stream failed is one guest, not two: it is listed in `postcopy_split` (only moving it
-    forward finishes it), not in `duplicated`. Volumes of `volumes_before` (local_volumes()) are not leftovers.
+    forward finishes it), not in `duplicated`. A VM running on one host whose guest makes no progress (no new
+    heartbeat) is `frozen`. Volumes of `volumes_before` (local_volumes()) are not leftovers.
     """
     facts = read_fleet(wait)
     where, states = {}, {}
@@ -251,9 +269,11 @@ def audit(vms, wait=90, volumes_before=None):
             leftovers += _unused_volumes(host, facts[host], (volumes_before or {}).get(host, set()))
         leftovers += _state_files(host, now)
     halves = {n: postcopy_halves(states.get(n, []), [h for h, _a, p in where.get(n, []) if p]) for n in vms}
+    running_on = {n: sorted(h for h, a, _p in where.get(n, []) if a) for n in vms}
+    frozen = frozen_guests({n: hosts for n, hosts in running_on.items() if n not in duplicated})
     return {"lost": lost, "unaccounted": unaccounted, "duplicated": duplicated, "postcopy_split": postcopy_split,
-            "split": split, "halves": {n: h for n, h in halves.items() if h},
-            "unclean": sorted(set(lost + duplicated) | {n for n in vms for entry in postcopy_split + split
-                                                        if entry.startswith(n + " ")}),
+            "split": split, "halves": {n: h for n, h in halves.items() if h}, "frozen": frozen,
+            "unclean": sorted(set(lost + duplicated + frozen) | {n for n in vms for entry in postcopy_split + split
+                                                                 if entry.startswith(n + " ")}),
             "unread": unread, "leftovers": leftovers,
-            "where": {n: sorted(h for h, a, _p in where.get(n, []) if a) for n in vms}}
+            "where": running_on}

@@ -384,7 +384,8 @@ def _strike_and_audit(kind, operation, phase, rng, cmds, sources, dests, moving,
         repair()
         final = audit(vms, volumes_before=volumes)
     completed = (all(c == 0 for c in rerun_codes) and done() and not final["unread"] and not final["unaccounted"]
-                 and not final["lost"] and not final["duplicated"] and not final["postcopy_split"])
+                 and not final["lost"] and not final["duplicated"] and not final["postcopy_split"]
+                 and not final["frozen"])
     # An evacuated host stays marked: that is the goal. Anything else left is a leftover.
     goal = ["mark on %s" % h for h in sources] if operation in ("evacuate", "concurrent", "copy") else []
     leftovers = [x for x in final["leftovers"] if not x.endswith("(expired)") and x not in goal]
@@ -412,6 +413,9 @@ def _strike_and_audit(kind, operation, phase, rng, cmds, sources, dests, moving,
         # A post-copy cut for good leaves one guest in two halves until the link is back: not a duplicate,
         # but listed; the re-run must finish it (a half left after the re-run fails it).
         "postcopy_split": after["postcopy_split"] + final["postcopy_split"],
+        # Running on one host, yet its guest makes no progress after the re-run: counted apart from lost, and
+        # failing the fault (right after the fault, for the record: a guest may be left paused until the re-run).
+        "frozen": final["frozen"], "frozen_after_fault": after["frozen"],
         "unread": sorted(set(after["unread"] + final["unread"])),
         "unaccounted": sorted(set(after["unaccounted"] + final["unaccounted"])),
         "left_by_fault": after["leftovers"], "leftovers": leftovers, "rerun_completed": completed,
@@ -431,13 +435,14 @@ def setup():
 
 
 def print_table(faults):
-    head = "%-3s %-26s %-9s %-10s %-22s %4s %4s %8s %9s %6s" % (
-        "#", "fault", "phase", "operation", "outcome", "lost", "dup", "pc-split", "leftovers", "rerun")
+    head = "%-3s %-26s %-9s %-10s %-22s %4s %6s %4s %8s %9s %6s" % (
+        "#", "fault", "phase", "operation", "outcome", "lost", "frozen", "dup", "pc-split", "leftovers", "rerun")
     print(head)
     print("-" * len(head))
     for i, f in enumerate(faults, 1):
-        print("%-3d %-26s %-9s %-10s %-22s %4d %4d %8d %9d %6s" % (
-            i, f["kind"], f["phase"], f["operation"], f["outcome"][:22], f["lost"], f["duplicated"],
+        print("%-3d %-26s %-9s %-10s %-22s %4d %6d %4d %8d %9d %6s" % (
+            i, f["kind"], f["phase"], f["operation"], f["outcome"][:22], f["lost"], len(f.get("frozen", [])),
+            f["duplicated"],
             len(f.get("postcopy_split", [])), len(f["leftovers"]), "yes" if f["rerun_completed"] else "NO"))
 
 
@@ -470,8 +475,9 @@ def main():
         for i, (kind, operation, phase) in enumerate(plan, 1):
             entry = scenario(kind, operation, phase, rng)
             faults.append(entry)
-            print("[%d/%d] %s/%s/%s: %s; lost %d, duplicated %d, leftovers %d, re-run %s (%.0f s)" % (
-                i, len(plan), kind, operation, phase, entry["injected"], entry["lost"], entry["duplicated"],
+            print("[%d/%d] %s/%s/%s: %s; lost %d, frozen %d, duplicated %d, leftovers %d, re-run %s (%.0f s)" % (
+                i, len(plan), kind, operation, phase, entry["injected"], entry["lost"], len(entry["frozen"]),
+                entry["duplicated"],
                 len(entry["leftovers"]), "completed" if entry["rerun_completed"] else "DID NOT COMPLETE",
                 entry["seconds"]), flush=True)
             for line in entry["diagnosis"] + entry["reset_after"]:
@@ -485,12 +491,14 @@ def main():
         if not args.keep_lab:
             lab("down", check=False)
     print_table(faults)
-    bad = [f for f in faults if f["lost"] or f["duplicated"] or f["split"] or f["leftovers"] or f["unread"]
-           or f["unaccounted"] or not f["rerun_completed"]]
-    counts = (len(faults), sum(f["lost"] for f in faults), sum(f["duplicated"] for f in faults),
+    bad = [f for f in faults if f["lost"] or f.get("frozen") or f["duplicated"] or f["split"] or f["leftovers"]
+           or f["unread"] or f["unaccounted"] or not f["rerun_completed"]]
+    counts = (len(faults), sum(f["lost"] for f in faults), sum(len(f.get("frozen", [])) for f in faults),
+              sum(f["duplicated"] for f in faults),
               sum(1 for f in faults if f.get("postcopy_split")), sum(1 for f in faults if f["split"]),
               sum(1 for f in faults if f["leftovers"]), sum(1 for f in faults if not f["rerun_completed"]))
-    print("%d faults: %d VMs lost, %d duplicated, %d split in post-copy by the fault, %d left split, %d with leftovers, "
+    print("%d faults: %d VMs lost, %d frozen, %d duplicated, %d split in post-copy by the fault, %d left split, "
+          "%d with leftovers, "
           "%d re-runs did not complete" % counts)
     for i, f in enumerate(faults, 1):
         for line in f.get("diagnosis", []) + f.get("reset_after", []):

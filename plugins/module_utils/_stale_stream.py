@@ -53,8 +53,19 @@ def incoming_streams(pid, port_range, proc="/proc"):
                    for state, local, peer, inode, family in sockets if state == ESTABLISHED and local[1] in ports]
 
 
-def decide_close(dest_state, source_state):
-    """(close, why) from the (state, reason) pairs of the destination's and the source's domain."""
+# The source QEMU's own migration status once its stream has failed: it waits to be resumed.
+SOURCE_PAUSED = "postcopy-paused"
+
+
+def decide_close(dest_state, source_state, source_qemu=SOURCE_PAUSED):
+    """(close, why) from the (state, reason) pairs of the destination's and the source's domain, and the
+    source QEMU's own migration status (query-migrate; None when it could not be asked).
+
+    libvirt marks the source "post-copy failed" as soon as its own connection to the destination is lost
+    (keepalive), while its QEMU may still be sending on the stream, or be in the middle of the switch to
+    post-copy. Closing the destination's end then breaks a stream the source still uses: its QEMU may
+    take the move for failed and try to run the guest where it no longer is. So only a source QEMU that
+    says it has paused the migration lets the destination's end be closed."""
     dest_state, source_state = tuple(dest_state), tuple(source_state) if source_state else None
     if dest_state in NOTICED:
         return False, "the destination has already paused the failed post-copy migration; it can be resumed"
@@ -64,6 +75,10 @@ def decide_close(dest_state, source_state):
         return False, "the source holds no such domain: there is nothing to resume from"
     if source_state != (DOMAIN_PAUSED, PAUSED_POSTCOPY_FAILED):
         return False, "the source still runs the post-copy migration; its stream is alive"
+    if source_qemu != SOURCE_PAUSED:
+        return False, ("libvirt gave the move up on the source, but its QEMU has not given the stream up (%s); it "
+                       "does when its kernel stops retransmitting (net.ipv4.tcp_retries2): run this again then"
+                       % ("status %s" % source_qemu if source_qemu else "its monitor did not answer"))
     return True, "the source gave the stream up; the destination still waits on it"
 
 

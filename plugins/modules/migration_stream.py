@@ -19,7 +19,10 @@ description:
     resume it (M(drover.libvirt.migration_job) with O(drover.libvirt.migration_job#module:state=recovered)). Neither
     side's guest is touched.
   - It acts only when the domain here is the destination of a post-copy migration that has not noticed the failure,
-    and the domain on O(source) is read as failed in post-copy; otherwise it changes nothing and says why.
+    the domain on O(source) is read as failed in post-copy, and the source's QEMU itself says it has paused the
+    migration (C(postcopy-paused)); otherwise it changes nothing and says why. libvirt marks the source failed as
+    soon as its own connection is lost, while its QEMU may still use the stream, and closing it then could make that
+    QEMU take the move for failed and try to run the guest where it no longer is.
   - Only established connections of the domain's own QEMU on a port that QEMU listens on (its incoming migration
     port) are closed, with the kernel's socket destroy (what C(ss -K) does, asked over netlink), IPv4 and IPv6 alike
     (libvirt's default listener on C([::]) takes IPv4 connections as IPv6 sockets). It reads
@@ -54,7 +57,12 @@ options:
     choices: [ssh, tcp, tls]
     default: ssh
   wait:
-    description: Seconds to wait, after closing, for the destination's QEMU to pause the migration.
+    description:
+      - Seconds to wait for the source's QEMU to say it has paused the migration (its own stream failed), before
+        anything is closed; then, after closing, for the destination's QEMU to pause the migration.
+      - The source's QEMU notices a dead stream when its kernel stops retransmitting (C(net.ipv4.tcp_retries2);
+        about 100 s at 8, see the hypervisor guide), often later than libvirt, which marks the move failed as soon
+        as its own connection is lost.
     type: int
     default: 30
   migration_ports:
@@ -118,16 +126,25 @@ source_state:
   type: list
   elements: int
   sample: [3, 13]
+source_qemu_status:
+  description:
+    - The source QEMU's own migration status (C(query-migrate)) while libvirt reads the move failed in post-copy;
+      only C(postcopy-paused) lets the destination's end be closed. Null when it was not asked or did not answer.
+  returned: always
+  type: str
+  sample: postcopy-paused
 """
 
+import json
 import time
 
 from ansible_collections.drover.libvirt.plugins.module_utils._argspec import DOMAIN_NAME, TRANSPORT
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
+from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_enums import DOMAIN_PAUSED, PAUSED_POSTCOPY_FAILED
 from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_module import LibvirtModule
 from ansible_collections.drover.libvirt.plugins.module_utils._preflight_probes import parse_port_range
 from ansible_collections.drover.libvirt.plugins.module_utils._stale_stream import (
-    NOTICED, decide_close, destroy, incoming_streams)
+    NOTICED, SOURCE_PAUSED, decide_close, destroy, incoming_streams)
 from ansible_collections.drover.libvirt.plugins.module_utils._uri import destination_uri, parse_uri
 
 PID_FILE = "/run/libvirt/qemu/%s.pid"
@@ -141,16 +158,39 @@ def qemu_pid(name):
         raise DroverError("the QEMU process of %r is not found here (%s)" % (name, PID_FILE % name))
 
 
-def source_state(module, uri, name, uuid):
-    """The [state, reason] of the same domain (name and UUID) on the source; None when it holds no such domain."""
+def source_state(module, uri, name, uuid, wait):
+    """([state, reason], QEMU migration status) of the same domain (name and UUID) on the source; (None, None)
+    when it holds no such domain. While libvirt says the move failed in post-copy, the source's QEMU is asked,
+    for up to `wait` seconds, until it says it has paused the migration (its own stream failed)."""
     conn = module.connect(uri, "source")
     try:
         dom = conn.lookupByName(name)
-        return list(dom.state()) if dom.UUIDString() == uuid else None
+        if dom.UUIDString() != uuid:
+            return None, None
+        state = list(dom.state())
     except module.libvirt.libvirtError as exc:
         if exc.get_error_code() == module.libvirt.VIR_ERR_NO_DOMAIN:
-            return None
+            return None, None
         raise
+    status = None
+    if tuple(state) == (DOMAIN_PAUSED, PAUSED_POSTCOPY_FAILED) and module.libvirt_qemu is not None:
+        deadline = time.monotonic() + wait
+        while True:
+            status = qemu_migration_status(module, dom)
+            if status == SOURCE_PAUSED or time.monotonic() >= deadline:
+                break
+            time.sleep(2)
+    return state, status
+
+
+def qemu_migration_status(module, dom):
+    """The QEMU's own migration status (query-migrate), or None when its monitor cannot be asked (a libvirt job
+    holding it, or a QEMU whose main loop is blocked)."""
+    try:
+        reply = module.libvirt_qemu.qemuMonitorCommand(dom, '{"execute": "query-migrate"}', 0)
+        return json.loads(reply).get("return", {}).get("status")
+    except (module.libvirt.libvirtError, ValueError, AttributeError):
+        return None
 
 
 def main():
@@ -180,8 +220,8 @@ def main():
         conn = module.connect(p["uri"], "hypervisor")
         dom = module.lookup(conn, p["name"])
         dest_state = list(dom.state())
-        source = source_state(module, source_uri, p["name"], dom.UUIDString())
-        close, reason = decide_close(dest_state, source)
+        source, source_qemu = source_state(module, source_uri, p["name"], dom.UUIDString(), p["wait"])
+        close, reason = decide_close(dest_state, source, source_qemu)
         try:
             pid = qemu_pid(p["name"])
         except DroverError:
@@ -190,7 +230,7 @@ def main():
             pid = None  # not running here: nothing to close, no port to tell
         ports, streams = incoming_streams(pid, port_range) if pid else ([], [])
         result = {"changed": False, "closed": [], "reason": reason, "port": ports[0] if ports else None,
-                  "destination_state": dest_state, "source_state": source}
+                  "destination_state": dest_state, "source_state": source, "source_qemu_status": source_qemu}
         if not close or not streams:
             if close:
                 result["reason"] = reason + ", but no open stream was found"

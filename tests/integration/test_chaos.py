@@ -25,9 +25,9 @@ def test_faults_lose_nothing_and_the_rerun_completes(tmp_path):
         assert fault["reached_phase"], fault
         assert fault["unread"] == [] and fault["unaccounted"] == [], fault
         assert fault["lost"] == 0 and fault["duplicated"] == 0 and fault["split"] == [], fault
-        assert fault["postcopy_split"] == [] and fault["reset_after"] == [], fault
+        assert fault["postcopy_split"] == [] and fault["reset_after"] == [] and fault["frozen"] == [], fault
         assert fault["rerun_completed"], fault
         assert fault["leftovers"] == [], fault
     assert proc.returncode == 0, proc.stdout[-3000:]
-    assert ("2 faults: 0 VMs lost, 0 duplicated, 0 split in post-copy by the fault, 0 left split, 0 with leftovers, "
-            "0 re-runs did not complete") in proc.stdout
+    assert ("2 faults: 0 VMs lost, 0 frozen, 0 duplicated, 0 split in post-copy by the fault, 0 left split, "
+            "0 with leftovers, 0 re-runs did not complete") in proc.stdout

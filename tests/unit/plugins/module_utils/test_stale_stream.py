@@ -97,6 +97,19 @@ def test_closing_only_when_the_source_failed_and_the_destination_still_waits(des
     assert decided is close and why in reason
 
 
+@pytest.mark.parametrize("source_qemu, why", [
+    # libvirt lost its connection (keepalive) and says failed, but QEMU still sends, or is still switching over:
+    # closing the destination's end could make it run the guest on the source again.
+    ("postcopy-active", "status postcopy-active"),
+    ("device", "status device"),
+    (None, "its monitor did not answer"),
+])
+def test_never_closing_while_the_source_qemu_still_holds_the_stream(source_qemu, why):
+    decided, reason = decide_close(list(RUNNING_POSTCOPY), list(PAUSED_POSTCOPY_FAILED), source_qemu)
+    assert decided is False and why in reason and "has not given the stream up" in reason
+    assert decide_close(list(RUNNING_POSTCOPY), list(PAUSED_POSTCOPY_FAILED), "postcopy-paused")[0] is True
+
+
 def test_the_destroy_request_names_exactly_one_connection_and_its_cookie():
     message = destroy_request({"local": "10.251.0.2:49152", "peer": "10.251.0.1:41516"}, (0x1234, 0x5678), seq=7)
     length, kind, flags, seq, _pid = struct.unpack_from("=IHHII", message)
