@@ -446,15 +446,62 @@ def print_table(faults):
             len(f.get("postcopy_split", [])), len(f["leftovers"]), "yes" if f["rerun_completed"] else "NO"))
 
 
+def summarize(faults):
+    """The table, the counts and the notes of these faults; 1 when any failed."""
+    print_table(faults)
+    bad = [f for f in faults if f["lost"] or f.get("frozen") or f["duplicated"] or f["split"] or f["leftovers"]
+           or f["unread"] or f["unaccounted"] or not f["rerun_completed"]]
+    counts = (len(faults), sum(f["lost"] for f in faults), sum(len(f.get("frozen", [])) for f in faults),
+              sum(f["duplicated"] for f in faults),
+              sum(1 for f in faults if f.get("postcopy_split")), sum(1 for f in faults if f["split"]),
+              sum(1 for f in faults if f["leftovers"]), sum(1 for f in faults if not f["rerun_completed"]))
+    print("%d faults: %d VMs lost, %d frozen, %d duplicated, %d split in post-copy by the fault, %d left split, "
+          "%d with leftovers, "
+          "%d re-runs did not complete" % counts)
+    for i, f in enumerate(faults, 1):
+        for line in f.get("diagnosis", []) + f.get("reset_after", []):
+            print("fault %d: %s" % (f.get("index", i), line))
+    return 1 if bad else 0
+
+
+def merge(paths, out):
+    """The shards of one campaign (same seed, --shard K/N) as one result, faults in the plan's order."""
+    parts = []
+    for path in paths:
+        with open(path) as f:
+            parts.append(json.load(f))
+    seeds = {p["seed"] for p in parts}
+    if len(seeds) != 1:
+        sys.exit("merge: the shards are of different seeds: %s" % sorted(seeds))
+    faults = sorted((f for p in parts for f in p["faults"]), key=lambda f: f["index"])
+    planned = sum(p.get("planned", len(p["faults"])) for p in parts)
+    with open(out, "w") as f:
+        json.dump({"seed": seeds.pop(), "machine": parts[0]["machine"], "link": parts[0]["link"],
+                   "measured_at": max(p["measured_at"] for p in parts), "shards": [p.get("shard") for p in parts],
+                   "planned": planned, "complete": all(p["complete"] for p in parts) and len(faults) == planned,
+                   "faults": faults}, f, indent=1, sort_keys=True)
+    return summarize(faults)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--faults", type=int, default=len(FAULTS) * 3)
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--only", help="these faults only, comma-separated KIND or KIND/OPERATION "
                                        "(e.g. controller_killed/evacuate,dest_qemu_killed)")
+    parser.add_argument("--shard", default="1/1", help="K/N: the faults of the plan at positions K, K+N, K+2N, ... "
+                                                       "(N labs at once, each with its DROVER_LAB_* settings)")
+    parser.add_argument("--merge", nargs="+", metavar="RESULTS", help="write the shards' results as one to --out")
     parser.add_argument("--out", default=os.path.join(ROOT, "chaos", "results.json"))
     parser.add_argument("--keep-lab", action="store_true")
     args = parser.parse_args()
+    if args.merge:
+        return merge(args.merge, args.out)
+    try:
+        shard, shards = (int(x) for x in args.shard.split("/"))
+        assert 1 <= shard <= shards
+    except (ValueError, AssertionError):
+        parser.error("--shard must be K/N with 1 <= K <= N, not %r" % args.shard)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(10 ** 6)
     rng = random.Random(seed)
     print("chaos: seed %d (replay with --seed %d), %d faults, links %s" % (seed, seed, args.faults, LINK), flush=True)
@@ -468,15 +515,15 @@ def main():
         batch = list(pool)
         rng.shuffle(batch)
         plan += batch
-    plan = plan[:args.faults]
+    plan = [(i, fault) for i, fault in enumerate(plan[:args.faults], 1) if (i - 1) % shards == shard - 1]
     faults = []
     setup()
     try:
-        for i, (kind, operation, phase) in enumerate(plan, 1):
-            entry = scenario(kind, operation, phase, rng)
+        for i, (kind, operation, phase) in plan:
+            entry = dict(scenario(kind, operation, phase, rng), index=i)
             faults.append(entry)
             print("[%d/%d] %s/%s/%s: %s; lost %d, frozen %d, duplicated %d, leftovers %d, re-run %s (%.0f s)" % (
-                i, len(plan), kind, operation, phase, entry["injected"], entry["lost"], len(entry["frozen"]),
+                i, args.faults, kind, operation, phase, entry["injected"], entry["lost"], len(entry["frozen"]),
                 entry["duplicated"],
                 len(entry["leftovers"]), "completed" if entry["rerun_completed"] else "DID NOT COMPLETE",
                 entry["seconds"]), flush=True)
@@ -485,25 +532,13 @@ def main():
             with open(args.out, "w") as f:
                 json.dump({"seed": seed, "machine": "%s, %d CPUs" % (platform.machine(), os.cpu_count()),
                            "link": LINK, "measured_at": datetime.datetime.now(datetime.timezone.utc).isoformat(
-                               timespec="seconds"), "complete": len(faults) == len(plan), "faults": faults},
+                               timespec="seconds"), "shard": args.shard, "planned": len(plan),
+                           "complete": len(faults) == len(plan), "faults": faults},
                           f, indent=1, sort_keys=True)
     finally:
         if not args.keep_lab:
             lab("down", check=False)
-    print_table(faults)
-    bad = [f for f in faults if f["lost"] or f.get("frozen") or f["duplicated"] or f["split"] or f["leftovers"]
-           or f["unread"] or f["unaccounted"] or not f["rerun_completed"]]
-    counts = (len(faults), sum(f["lost"] for f in faults), sum(len(f.get("frozen", [])) for f in faults),
-              sum(f["duplicated"] for f in faults),
-              sum(1 for f in faults if f.get("postcopy_split")), sum(1 for f in faults if f["split"]),
-              sum(1 for f in faults if f["leftovers"]), sum(1 for f in faults if not f["rerun_completed"]))
-    print("%d faults: %d VMs lost, %d frozen, %d duplicated, %d split in post-copy by the fault, %d left split, "
-          "%d with leftovers, "
-          "%d re-runs did not complete" % counts)
-    for i, f in enumerate(faults, 1):
-        for line in f.get("diagnosis", []) + f.get("reset_after", []):
-            print("fault %d: %s" % (i, line))
-    return 1 if bad else 0
+    return summarize(faults)
 
 
 if __name__ == "__main__":
