@@ -100,7 +100,8 @@ def repair():
 
 
 def remove_guest(name):
-    """The guest destroyed and undefined on every host that can be read; the hosts it was found on."""
+    """The guest destroyed and undefined on every host that can be read; the hosts it was found on, each with
+    the libvirt state and reason it had (numbers, as virDomainGetState gives them)."""
     found = []
     for host in HOSTS:
         try:
@@ -109,7 +110,9 @@ def remove_guest(name):
             continue
         try:
             dom = conn.lookupByName(name)
-            found.append(host)
+            # What it was, for the record, before it goes: (state, reason) and whether it was persistent.
+            state, reason = dom.state()
+            found.append("%s (state %d/%d%s)" % (host, state, reason, ", persistent" if dom.isPersistent() else ""))
             if dom.isActive():
                 dom.destroy()  # libvirt kills QEMU before it waits for a job that holds the domain
             if dom.isPersistent():
