@@ -78,7 +78,8 @@ def decide_close(dest_state, source_state, source_qemu=SOURCE_PAUSED):
     if source_qemu != SOURCE_PAUSED:
         return False, ("libvirt gave the move up on the source, but its QEMU has not given the stream up (%s); it "
                        "does when its kernel stops retransmitting (net.ipv4.tcp_retries2): run this again then"
-                       % ("status %s" % source_qemu if source_qemu else "its monitor did not answer"))
+                       % ("status %s" % source_qemu if source_qemu
+                          else "its monitor did not answer, or libvirt_qemu is missing"))
     return True, "the source gave the stream up; the destination still waits on it"
 
 
