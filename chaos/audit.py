@@ -215,6 +215,27 @@ def postcopy_halves(places, persistent=()):
     return None
 
 
+def source_crash(name, dst):
+    """Why the source half of `name` (moved to `dst`) is gone, from its QEMU log on the other hosts, or None.
+
+    QEMU before 10.2 takes a stream error in the post-copy switch-over for a failed migration: it restarts the
+    guest on the source, cannot take its disks back from a destination that already runs it, and crashes on the
+    guest's first write."""
+    for host in HOSTS:
+        if host == dst:
+            continue
+        try:
+            with open(os.path.join(STATE, host, "log", "qemu", "%s.log" % name), errors="replace") as f:
+                text = f.read()[-200000:]
+        except OSError:
+            continue
+        last = text.rsplit("starting up", 1)[-1]  # libvirt's line at each start of the domain's QEMU
+        if "BDRV_O_INACTIVE" in last or "Failed to get write lock" in last:
+            return ("QEMU on %s restarted the guest after a failed post-copy switch-over and crashed: %s held its "
+                    "disks" % (host, dst))
+    return None
+
+
 def frozen_guests(running_on, wait=20):
     """The VMs of {name: [host]} running on exactly one host whose guest prints no new heartbeat on its serial
     console within `wait` seconds: defined and "running", yet a guest nobody can use (a vCPU waiting for good
@@ -232,12 +253,14 @@ def frozen_guests(running_on, wait=20):
 
 
 def audit(vms, wait=90, volumes_before=None):
-    """{lost, unaccounted, duplicated, postcopy_split, split, frozen, unread, leftovers, where} for the VMs of `vms`.
+    """{lost, lost_in_postcopy, unaccounted, duplicated, postcopy_split, split, frozen, unread, leftovers, where}
+    for the VMs of `vms`.
 
     A VM counts as lost only when every host was read: one that cannot be read is listed in `unread`
     and its VMs are neither lost nor found. A VM active on two hosts as the two halves of a post-copy
     migration whose stream failed is one guest, not two: it is listed in `postcopy_split` (only moving it
-    forward finishes it), not in `duplicated`. A VM running on one host whose guest makes no progress (no new
+    forward finishes it), not in `duplicated`; one running on one host as the destination half of such a
+    migration with no source half left is lost (`lost_in_postcopy` says so). A VM running on one host whose guest makes no progress (no new
     heartbeat) is `frozen`. Volumes of `volumes_before` (local_volumes()) are not leftovers.
     """
     facts = read_fleet(wait)
@@ -248,13 +271,20 @@ def audit(vms, wait=90, volumes_before=None):
             if d["active"]:
                 states.setdefault(name, []).append((host, (d["state"], d.get("reason")), d.get("uuid")))
     unread = [h for h in HOSTS if facts[h] is None]
-    lost, unaccounted, duplicated, postcopy_split, split = [], [], [], [], []
+    lost, unaccounted, duplicated, postcopy_split, split, lost_in_postcopy = [], [], [], [], [], []
     for name in vms:
         active = [h for h, a, _p in where.get(name, []) if a]
         persistent = [h for h, _a, p in where.get(name, []) if p]
         halves = postcopy_halves(states.get(name, []), persistent)
+        places = states.get(name, [])
         if not active and not persistent:
             (unaccounted if unread else lost).append(name)
+        elif len(places) == 1 and places[0][1] in DESTINATION_HALF and not unread:
+            # The destination half of a post-copy move with no source half anywhere: its missing memory is gone.
+            lost.append(name)
+            why = source_crash(name, places[0][0])
+            lost_in_postcopy.append("%s on %s in post-copy, its source half gone%s" % (
+                name, places[0][0], ": " + why if why else ""))
         elif halves:
             postcopy_split.append("%s paused on %s (post-copy failed), running on %s" % ((name,) + halves))
         elif len(active) > 1 or len(persistent) > 1:
@@ -270,8 +300,8 @@ def audit(vms, wait=90, volumes_before=None):
         leftovers += _state_files(host, now)
     halves = {n: postcopy_halves(states.get(n, []), [h for h, _a, p in where.get(n, []) if p]) for n in vms}
     running_on = {n: sorted(h for h, a, _p in where.get(n, []) if a) for n in vms}
-    frozen = frozen_guests({n: hosts for n, hosts in running_on.items() if n not in duplicated})
-    return {"lost": lost, "unaccounted": unaccounted, "duplicated": duplicated, "postcopy_split": postcopy_split,
+    frozen = frozen_guests({n: hosts for n, hosts in running_on.items() if n not in duplicated + lost})
+    return {"lost": lost, "lost_in_postcopy": lost_in_postcopy, "unaccounted": unaccounted, "duplicated": duplicated, "postcopy_split": postcopy_split,
             "split": split, "halves": {n: h for n, h in halves.items() if h}, "frozen": frozen,
             "unclean": sorted(set(lost + duplicated + frozen) | {n for n in vms for entry in postcopy_split + split
                                                                  if entry.startswith(n + " ")}),

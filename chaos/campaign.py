@@ -400,7 +400,7 @@ def _strike_and_audit(kind, operation, phase, rng, cmds, sources, dests, moving,
     # Why a guest is still in two halves (the destination's QEMU cannot take the resumed stream), then a fresh
     # start for every guest the re-run left unclean, so later faults do not inherit it.
     diagnosis = [why for n, (_src, dst) in sorted(final["halves"].items()) for why in [frozen_on_missing_page(dst, n)]
-                 if why]
+                 if why] + sorted(set(after["lost_in_postcopy"] + final["lost_in_postcopy"]))
     reset = reset_guests([n for n in final["unclean"] if n in VMS])
     tail = rerun[0].output()[-1500:] if not completed else ""
     # Why the faulted run failed, in its own words (its error lines).

@@ -11,7 +11,7 @@ Private to drover.libvirt; no compatibility promise.
 from __future__ import annotations
 
 from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_enums import (
-    DOMAIN_PAUSED, PAUSED_USER, STATE_NAMES)
+    DOMAIN_PAUSED, DOMAIN_SHUTOFF, PAUSED_USER, POSTCOPY_STATES, SHUTOFF_REASON_NAMES, STATE_NAMES)
 from ansible_collections.drover.libvirt.plugins.module_utils._migration_rules import ABSENT
 
 
@@ -32,6 +32,9 @@ def presence(conn, name, libvirt):
         "state": STATE_NAMES.get(state, str(state)),
         "migratable": active and (state != DOMAIN_PAUSED or reason == PAUSED_USER),
         "uuid": dom.UUIDString(),
+        # Either half of a post-copy migration that has not finished (see _migration_rules.lost_in_postcopy).
+        "postcopy": active and (state, reason) in POSTCOPY_STATES,
+        "reason": SHUTOFF_REASON_NAMES.get(reason, str(reason)) if state == DOMAIN_SHUTOFF else None,
     }
 
 

@@ -26,6 +26,15 @@ PAUSED_USER = 1
 PAUSED_POSTCOPY = 12
 PAUSED_POSTCOPY_FAILED = 13
 
+# The (state, reason) pairs of either half of a post-copy migration that has not finished.
+POSTCOPY_STATES = frozenset({(DOMAIN_RUNNING, RUNNING_POSTCOPY), (DOMAIN_RUNNING, RUNNING_POSTCOPY_FAILED),
+                             (DOMAIN_PAUSED, PAUSED_POSTCOPY), (DOMAIN_PAUSED, PAUSED_POSTCOPY_FAILED)})
+
+# virDomainShutoffReason
+SHUTOFF_REASON_NAMES = dict(enumerate(
+    ("unknown", "shut down", "destroyed", "crashed", "migrated", "saved", "failed to start", "from snapshot",
+     "daemon")))
+
 # virDomainEventType and virDomainEventSuspendedDetailType (lifecycle events)
 EVENT_SUSPENDED = 3
 EVENT_SUSPENDED_POSTCOPY = 7

@@ -11,6 +11,7 @@ Private to drover.libvirt; no compatibility promise.
 from __future__ import annotations
 
 import threading
+import time
 from urllib.parse import urlsplit
 
 from ansible_collections.drover.libvirt.plugins.module_utils._claim_store import ClaimStore, room_claimed
@@ -33,6 +34,8 @@ from ansible_collections.drover.libvirt.plugins.module_utils._migration_rules im
     completed_metrics,
     decide,
     flags_value,
+    lost_in_postcopy,
+    lost_text,
     migration_flags,
     migration_params,
     where_after_failure,
@@ -91,8 +94,15 @@ class LiveMigration:
         self.dconn = self.connect(self.dest_uri, "destination")
         return self.dconn
 
-    def _where(self):
-        return (presence(self.sconn, self.name, self.lv), presence(self.dconn, self.name, self.lv))
+    def _where(self, settle=10.0):
+        """(source, destination) presence. A destination still in post-copy with no source half is read again for
+        up to `settle` seconds: libvirt may not have noted yet that the move finished; after that it is lost."""
+        deadline = time.monotonic() + settle
+        while True:
+            src, dst = presence(self.sconn, self.name, self.lv), presence(self.dconn, self.name, self.lv)
+            if not lost_in_postcopy(src, dst) or time.monotonic() >= deadline:
+                return src, dst
+            time.sleep(0.5)
 
     def _result(self, changed, src, dst):
         return {
@@ -280,7 +290,9 @@ class LiveMigration:
         if location == "source" and was_running and monitor.paused_guest and src["state"] == "paused":
             self.sconn.lookupByName(self.name).resume()
             resumed = True
-        if postcopy and location in ("both", "none"):
+        if location == "lost":
+            where = lost_text("it", src)
+        elif postcopy and location in ("both", "none"):
             where = ("it FAILED IN POST-COPY: its memory is split between both hosts (source %s, destination "
                      "%s); do not destroy either side: running playbooks/migrate.yml again finishes it (or "
                      "drover.libvirt.migration_stream on the destination, then drover.libvirt.migration_job "

@@ -16,7 +16,7 @@ from ansible_collections.drover.libvirt.plugins.module_utils._errors import Drov
 
 # A domain's presence on one host (see _domain_presence.presence) when it is not there.
 ABSENT = {"exists": False, "active": False, "persistent": False, "state": "absent",
-          "migratable": False, "uuid": None}
+          "migratable": False, "uuid": None, "postcopy": False, "reason": None}
 
 # Stats keys of virDomainGetJobStats (VIR_DOMAIN_JOB_*) used in results.
 _SAMPLE_KEYS = {
@@ -47,6 +47,25 @@ def check_domain_name(name):
         raise DroverError("domain name %s is longer than 255 bytes" % quoted(name))
 
 
+def lost_in_postcopy(src, dst):
+    """True when the destination runs the half of a post-copy move whose source half is gone.
+
+    The memory the destination had not received yet died with the source's QEMU (crashed, killed, or
+    restarted by QEMU itself after a failed switch-over): the guest cannot go on, and the move can
+    neither finish nor be undone. It is not a landed move.
+    """
+    return bool(dst.get("postcopy")) and dst["active"] and not src["active"]
+
+
+def lost_text(subject, src, dst_name="the destination"):
+    """What to tell the user about a domain lost_in_postcopy(): what happened and how to bring it back."""
+    gone = "shut off%s" % (" (%s)" % src["reason"] if src.get("reason") else "") if src["exists"] else "absent"
+    return ("%s was LOST IN POST-COPY: it runs on %s as the half of a post-copy migration whose source is gone "
+            "(source: %s); the memory that had not crossed yet went with the source's QEMU, so the guest cannot "
+            "go on. Its definitions were left as they are. Restart it from its disks on %s, which hold its latest "
+            "writes (docs/troubleshooting.md, 'Lost in post-copy')" % (subject, dst_name, gone, dst_name))
+
+
 def decide(name, src, dst, persist, undefine_source):
     """What to do given the domain's presence on source and destination.
 
@@ -65,6 +84,8 @@ def decide(name, src, dst, persist, undefine_source):
             raise DroverError("domain %r is %s on the source; only a running or user-paused domain "
                               "can be live-migrated" % (name, src["state"]))
         return {"action": "migrate", "cleanup": []}
+    if lost_in_postcopy(src, dst):
+        raise DroverError(lost_text("domain %r" % name, src), source_state=src["state"], destination_state=dst["state"])
     if dst["active"]:
         if src["exists"] and src["uuid"] != dst["uuid"]:
             raise DroverError("domain %r runs on the destination, but a different domain of that name "
@@ -86,7 +107,9 @@ def decide(name, src, dst, persist, undefine_source):
 
 
 def where_after_failure(src, dst):
-    """Name where a domain runs after a failed migration: source, destination, both or none."""
+    """Name where a domain runs after a failed migration: source, destination, both, lost or none."""
+    if lost_in_postcopy(src, dst):
+        return "lost"
     if src["active"] and dst["active"]:
         return "both"
     if src["active"]:

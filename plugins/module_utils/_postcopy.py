@@ -29,10 +29,13 @@ from collections import Counter
 
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
 from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_enums import (
-    DOMAIN_RUNNING, DOMAIN_SHUTOFF, RUNNING_POSTCOPY, RUNNING_POSTCOPY_FAILED, version_text)
+    DOMAIN_RUNNING, DOMAIN_SHUTOFF, POSTCOPY_STATES, RUNNING_POSTCOPY, RUNNING_POSTCOPY_FAILED, version_text)
 
 # libvirt versions whose POSTCOPY_RESUME path dereferences NULL in the destination daemon.
 RESUME_CRASHES = {11003000}
+
+# Seconds the source may be seen gone, the destination still in post-copy, before the guest is taken for lost.
+SOURCE_GONE_SETTLE = 10
 
 
 def _hex_addr(text):
@@ -113,6 +116,7 @@ class PostcopyRecovery:
         self.sleep = sleep
         self.clock = clock
         self.steps = []
+        self.source_gone = False
 
     def _qemu_status(self):
         if self.qemu is None:
@@ -139,6 +143,9 @@ class PostcopyRecovery:
                 except (self.lv.libvirtError, DroverError):
                     pass
             return False
+        # The source gone while the destination still waits in post-copy: lost, unless libvirt is only slow to
+        # note that the move finished (run() gives it a few seconds).
+        self.source_gone = src_state == DOMAIN_SHUTOFF and (dst_state, dst_reason) in POSTCOPY_STATES
         return (src_state == DOMAIN_SHUTOFF and dst_state == DOMAIN_RUNNING
                 and dst_reason not in (RUNNING_POSTCOPY, RUNNING_POSTCOPY_FAILED))
 
@@ -172,10 +179,16 @@ class PostcopyRecovery:
         """Poll until the guest landed (True) or `wait` seconds passed (False)."""
         start = self.clock()
         last_try = None
+        gone_since = None
         while self.clock() - start < wait:
             if self._landed():
                 self.steps.append("landed on the destination after %.1fs" % (self.clock() - start))
                 return True
+            gone_since = (gone_since or self.clock()) if self.source_gone else None
+            if gone_since is not None and self.clock() - gone_since >= SOURCE_GONE_SETTLE:
+                self.steps.append("the source's QEMU is gone while the destination still waits in post-copy: the "
+                                  "memory that had not crossed is lost, nothing can resume the move")
+                return False
             status = self._qemu_status()
             if status == "postcopy-paused" and (last_try is None or self.clock() - last_try >= 15):
                 last_try = self.clock()

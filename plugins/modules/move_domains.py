@@ -183,7 +183,10 @@ results:
       description: Why the move failed, or null.
       type: str
     location:
-      description: Where the domain runs after the move, V(source), V(destination), V(both), V(none) or V(unknown).
+      description:
+        - Where the domain runs after the move, V(source), V(destination), V(both), V(none) or V(unknown).
+        - V(lost) when the destination runs the half of a post-copy move whose source's QEMU is gone (its memory that
+          had not crossed went with it); docs/migrate.md says how to restart it.
       type: str
     warnings:
       description:

@@ -195,3 +195,25 @@ def test_a_sample_libvirt_never_answers_does_not_hold_the_monitor_past_the_call(
     assert len(unanswered) == 1, mon.decisions  # one call waits; no second one queues behind it
     assert "did not answer for the job's statistics within 0.1 s" in unanswered[0]["reason"]
     dom.released.set()
+
+
+def _postcopy_half(state="running"):
+    return dict(here(state), postcopy=True)
+
+
+@pytest.mark.parametrize("src", [dict(here("shutoff"), reason="crashed"), ABSENT])
+def test_a_destination_half_whose_source_is_gone_is_lost_not_landed(src):
+    """Not a landed move: the source's definition must not be removed, nor the move reported done."""
+    assert m.lost_in_postcopy(src, _postcopy_half())
+    assert m.where_after_failure(src, _postcopy_half()) == "lost"
+    with pytest.raises(DroverError) as err:
+        m.decide("vm1", src, _postcopy_half(), True, True)
+    assert "LOST IN POST-COPY" in str(err.value)
+    assert ("source: shut off (crashed)" if src["exists"] else "source: absent") in str(err.value)
+    assert "Restart it from its disks on the destination" in str(err.value)
+
+
+def test_the_two_halves_of_a_failed_postcopy_are_split_not_lost():
+    assert not m.lost_in_postcopy(dict(here("paused"), postcopy=True), _postcopy_half())
+    assert m.where_after_failure(dict(here("paused"), postcopy=True), _postcopy_half()) == "both"
+    assert m.where_after_failure(ABSENT, here()) == "destination"

@@ -119,3 +119,31 @@ def test_a_resume_that_lands_is_reported_landed():
     recovery = PostcopyRecovery(source, _Conn(dest), "c1", _Libvirt, qemu, sleep=sleep, clock=lambda: now[0])
     assert recovery.run(30, lambda: None, ("10.251.0.1", 49152)) is True
     assert recovery.steps[-1].startswith("landed on the destination after")
+
+
+def test_a_source_gone_while_the_destination_waits_in_postcopy_is_lost_within_seconds():
+    """The source's QEMU crashed (shut off) while the destination still waits for pages: nothing can resume the move,
+    so the recovery stops after a few seconds instead of polling for its whole wait."""
+    now = [0.0]
+    qemu = _Qemu()
+    qemu.status = "failed"
+    recovery = PostcopyRecovery(_Dom((5, 3)), _Conn(_Dom((1, 11))), "c1", _Libvirt, qemu,
+                                sleep=lambda s: now.__setitem__(0, now[0] + s), clock=lambda: now[0])
+    assert recovery.run(300, lambda: None, ("10.251.0.1", 49152)) is False
+    assert now[0] < 20
+    assert "the memory that had not crossed is lost" in recovery.steps[-1]
+    assert not [c for c in qemu.commands if '"migrate"' in c]
+
+
+def test_a_destination_that_notes_the_finish_late_is_not_taken_for_lost():
+    """libvirt may report the destination in post-copy for a moment after the source finished: that is a landing."""
+    now = [0.0]
+    dest = _Dom((1, 10))
+
+    def sleep(seconds):
+        now[0] += seconds
+        if now[0] >= 4:
+            dest._state = (1, 2)  # running, migrated
+
+    recovery = PostcopyRecovery(_Dom((5, 4)), _Conn(dest), "c1", _Libvirt, None, sleep=sleep, clock=lambda: now[0])
+    assert recovery.run(300, lambda: None, (None, None)) is True
