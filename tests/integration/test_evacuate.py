@@ -1,6 +1,6 @@
 """Evacuating hv1 with playbooks/evacuate.yml on the lab: plan, policies, caps, verification, reports.
 
-The tests run in file order on one lab: check mode, a refusal, a partial drain (skip), a re-run,
+The tests run in file order on one lab: the verify role's probes, check mode, a refusal, a partial drain (skip), a re-run,
 then the shutdown and cold policies for the VM that cannot move live, and the empty host.
 """
 import datetime
@@ -17,7 +17,7 @@ import libvirt
 import pytest
 
 from labfixture import (HOSTS, ROOT, STATE, assert_runs_only_on, evacuate, fleet_snapshot, heartbeat, lab, maintenance_mark,
-                        placement, run_module, uri, wait_heartbeat_after)
+                        placement, playbook, run_module, uri, wait_heartbeat_after)
 
 RUNNING = ["web1", "web2", "app1", "db1", "vm5", "loc1"]
 PROBE = os.path.join(ROOT, "lab", "alive")
@@ -101,6 +101,30 @@ def most_at_once(spans, key=None):
         level += step
         peak = max(peak, level)
     return peak
+
+
+def test_guest_probes_run_at_once_and_one_that_hangs_is_stopped_at_its_time_limit():
+    """The verify role starts every domain's probe together (the slowest sets the time, not the sum) and stops one
+    that hangs after verify_probe_timeout, counting its domain as not answering."""
+    probe = os.path.join(ROOT, "tests", "integration", "fixtures", "slow_probe")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "verdicts.json")
+        started = time.time()
+        proc = playbook("tests/integration/playbooks/verify_role.yml", {
+            "verify_domains": RUNNING, "verify_probe_command": "%s %s app1" % (probe, tmp),
+            "verify_probe_timeout": "8", "verify_fail": "false", "result_file": out})
+        took = time.time() - started
+        assert proc.returncode == 0, proc.stdout[-3000:]
+        with open(out) as f:
+            verdicts = {v["name"]: v for v in json.load(f) if v["name"] in RUNNING}
+        starts = [float(open(os.path.join(tmp, name + ".start")).read()) for name in RUNNING]
+    # One after another, six probes of 3 s and one stopped at 8 s would start 23 s apart at least.
+    assert max(starts) - min(starts) < 8, starts
+    print("probes started within %.1f s; the verify play took %.0f s" % (max(starts) - min(starts), took))
+    assert not verdicts["app1"]["ok"] and verdicts["app1"]["alive"] is False, verdicts["app1"]
+    assert "the probe did not finish in time" in verdicts["app1"]["reason"], verdicts["app1"]
+    for name in set(RUNNING) - {"app1"}:
+        assert verdicts[name]["ok"] and verdicts[name]["alive_by"] == "probe", verdicts[name]
 
 
 def test_check_mode_prints_the_plan_and_changes_nothing():

@@ -94,7 +94,7 @@ def test_evacuate_with_every_variable_as_text():
                 "evacuate_candidate_margin": "1.5", "evacuate_shutdown_timeout": "60",
                 # "false" as text is true in Jinja: the host staying unmarked proves it was read as false.
                 "evacuate_mark": "false", "evacuate_mark_reason": "text survey", "evacuate_verify": "true",
-                "evacuate_verify_probe_command": PROBE, "evacuate_run_id": "text-run-1", "evacuate_owner": "survey-user",
+                "evacuate_verify_probe_command": PROBE, "evacuate_verify_probe_timeout": "45", "evacuate_run_id": "text-run-1", "evacuate_owner": "survey-user",
                 "evacuate_claim_ttl": "300", "evacuate_wait_for_capacity": "0", "evacuate_report_dir": reports,
                 # "false" again: vm2 arriving without an origin record proves it.
                 "evacuate_record_origin": "false", "evacuate_mark_by": "ticket-7", "evacuate_progress_interval": "3",

@@ -289,6 +289,8 @@ ROLE_CASES = [
     ("preflight", "preflight_facts_timeout", "0", "preflight_facts_timeout must be from 1 to 86400, got 0"),
     ("verify", "verify_concurrency", "0", "verify_concurrency must be from 1 to 256, got 0"),
     ("verify", "verify_timeout", "1e9", "verify_timeout must be from 1 to 86400, got 1000000000"),
+    ("verify", "verify_probe_timeout", "0", "verify_probe_timeout must be from 1 to 3600, got 0"),
+    ("evacuate", "evacuate_verify_probe_timeout", "nan", "evacuate_verify_probe_timeout: cannot read 'nan' as a whole number"),
     ("rolling", "rolling_batch_size", "0", "rolling_batch_size must be from 1 to 1000, got 0"),
     ("rolling", "rolling_resume_hours", "-1", "rolling_resume_hours must be from 0 to 8760, got -1.0"),
     ("rolling", "rolling_resume", "sometimes", "rolling_resume: cannot read 'sometimes' as true or false"),
