@@ -10,15 +10,13 @@ Private to drover.libvirt; no compatibility promise.
 
 from __future__ import annotations
 
-import socket
-
 from ansible_collections.drover.libvirt.plugins.module_utils._domain_presence import finish_definitions, presence
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
 from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_enums import (
     DOMAIN_PAUSED, DOMAIN_RUNNING, JOB_BOUNDED, JOB_NONE, JOB_OPERATION_MIGRATION_IN, JOB_OPERATION_MIGRATION_OUT,
     JOB_UNBOUNDED, PAUSED_POSTCOPY, PAUSED_POSTCOPY_FAILED, RUNNING_POSTCOPY, RUNNING_POSTCOPY_FAILED)
 from ansible_collections.drover.libvirt.plugins.module_utils._migration_rules import decide
-from ansible_collections.drover.libvirt.plugins.module_utils._postcopy import PostcopyRecovery
+from ansible_collections.drover.libvirt.plugins.module_utils._postcopy import PostcopyRecovery, host_addresses
 from ansible_collections.drover.libvirt.plugins.module_utils._uri import destination_uri, parse_uri
 
 _OPERATIONS = {JOB_OPERATION_MIGRATION_IN: "migration_in", JOB_OPERATION_MIGRATION_OUT: "migration_out"}
@@ -103,7 +101,11 @@ def recover(module, sconn, dom, job):
                                     reconnect=lambda: module.connect(dest_uri, "destination"))
         flags = (lv.VIR_MIGRATE_LIVE | lv.VIR_MIGRATE_PEER2PEER | lv.VIR_MIGRATE_POSTCOPY
                  | lv.VIR_MIGRATE_POSTCOPY_RESUME | lv.VIR_MIGRATE_PERSIST_DEST | lv.VIR_MIGRATE_UNDEFINE_SOURCE)
-        data_ip = socket.gethostbyname(parse_uri(dest_uri)["host"])
+        try:
+            data_ip = host_addresses(parse_uri(dest_uri)["host"])[0]
+        except (OSError, IndexError):
+            data_ip = None  # QEMU's own resume then says the address is unknown
+
         landed = recovery.run(p["wait"], lambda: dom.migrateToURI3(dest_uri, {}, flags), (data_ip, p["migration_port"]))
         result["steps"] = recovery.steps
         if not landed:

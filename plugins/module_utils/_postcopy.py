@@ -85,19 +85,44 @@ def qemu_peers(pid, proc="/proc"):
     return [peer for state, _local, peer, _inode, _family in qemu_sockets(pid, proc) if state == "01"]
 
 
-def migration_port(peers, dest_ip):
-    """The destination port most connections go to: the incoming migration listener."""
-    ports = Counter(port for ip, port in peers if ip == dest_ip)
+def host_addresses(host):
+    """Every address `host` resolves to, as the kernel's tables print them (IPv4 first, then IPv6)."""
+    found = []
+    for family, _type, _proto, _name, sockaddr in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP):
+        ip = ipaddress.ip_address(sockaddr[0].split("%")[0])
+        text = str(getattr(ip, "ipv4_mapped", None) or ip)
+        if text not in found:
+            found.append(text)
+    return sorted(found, key=lambda text: ":" in text)
+
+
+def migration_port(peers, dest_ips):
+    """The destination port most connections go to: the incoming migration listener (on any of `dest_ips`)."""
+    dest_ips = {dest_ips} if isinstance(dest_ips, str) else set(dest_ips)
+    ports = Counter(port for ip, port in peers if ip in dest_ips)
     return ports.most_common(1)[0][0] if ports else None
 
 
+def stream_address(peers, dest_ips):
+    """(ip, port) the migration stream goes to: the destination address and port most connections use."""
+    dest_ips = {dest_ips} if isinstance(dest_ips, str) else set(dest_ips)
+    ends = Counter(peer for peer in peers if peer[0] in dest_ips)
+    return ends.most_common(1)[0][0] if ends else (None, None)
+
+
+def qemu_uri(ip, port):
+    """QEMU's tcp: URI for an address of either family."""
+    return "tcp:[%s]:%d" % (ip, port) if ":" in ip else "tcp:%s:%d" % (ip, port)
+
+
 def find_data_port(name, dest_host):
-    """Best effort, on the source host: where the running migration stream goes, or None."""
+    """Best effort, on the source host: (ip, port) the running migration stream goes to, or (None, None)."""
     try:
         with open("/run/libvirt/qemu/%s.pid" % name) as f:
             pid = int(f.read().strip())
-        dest_ip = socket.gethostbyname(dest_host)
-        return dest_ip, migration_port(qemu_peers(pid), dest_ip)
+        dest_ips = host_addresses(dest_host)
+        ip, port = stream_address(qemu_peers(pid), dest_ips)
+        return (ip, port) if port else (dest_ips[0] if dest_ips else None, None)
     except (OSError, ValueError, StopIteration):
         return None, None
 
@@ -164,12 +189,12 @@ class PostcopyRecovery:
                 self.steps.append("resume failed: %s" % exc.get_error_message())
             return
         ip, port = data_addr
-        if self.qemu is None or not port:
-            self.steps.append("cannot resume: libvirt %s crashes on POSTCOPY_RESUME and the migration port "
-                              "is unknown" % version_text(version))
+        if self.qemu is None or not port or not ip:
+            self.steps.append("cannot resume: libvirt %s crashes on POSTCOPY_RESUME and the migration %s "
+                              "is unknown" % (version_text(version), "port" if ip else "address"))
             return
-        command = json.dumps({"execute": "migrate", "arguments": {"uri": "tcp:%s:%d" % (ip, port), "resume": True}})
-        self.steps.append("QEMU migrate resume to %s:%d" % (ip, port))
+        command = json.dumps({"execute": "migrate", "arguments": {"uri": qemu_uri(ip, port), "resume": True}})
+        self.steps.append("QEMU migrate resume to %s" % qemu_uri(ip, port)[4:])
         try:
             self.qemu.qemuMonitorCommand(self.sdom, command, 0)
         except self.lv.libvirtError as exc:

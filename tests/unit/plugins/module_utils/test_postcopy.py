@@ -1,6 +1,7 @@
 import os
 
-from ansible_collections.drover.libvirt.plugins.module_utils._postcopy import PostcopyRecovery, migration_port, qemu_peers
+from ansible_collections.drover.libvirt.plugins.module_utils._postcopy import (
+    PostcopyRecovery, host_addresses, migration_port, qemu_peers, qemu_uri, stream_address)
 
 TCP = """  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
    0: 0100FB0A:C350 0200FB0A:C000 01 00000000:00000000 00:00000000 00000000     0        0 1111 1
@@ -147,3 +148,28 @@ def test_a_destination_that_notes_the_finish_late_is_not_taken_for_lost():
 
     recovery = PostcopyRecovery(_Dom((5, 4)), _Conn(dest), "c1", _Libvirt, None, sleep=sleep, clock=lambda: now[0])
     assert recovery.run(300, lambda: None, (None, None)) is True
+
+
+def test_a_stream_over_ipv6_is_found_and_resumed_with_a_bracketed_uri(tmp_path):
+    """A migration network on IPv6 addresses: the stream's end is matched among every address of the destination
+    (IPv4 first), and QEMU's resume is aimed at [address]:port."""
+    proc = fake_proc(tmp_path)
+    (tmp_path / "42" / "net" / "tcp6").write_text(
+        TCP.splitlines()[0] + "\n"
+        "   1: 010000FD000000000000000001000000:C357 010000FD000000000000000002000000:C000 01 00000000:00000000 "
+        "00:00000000 00000000     0        0 7777 1\n")
+    os.symlink("socket:[7777]", str(tmp_path / "42" / "fd" / "11"))
+    peers = qemu_peers(42, proc=proc)
+    assert stream_address(peers, ["fd00:1::2"]) == ("fd00:1::2", 49152)
+    assert stream_address(peers, ["10.251.0.9"]) == (None, None)
+    assert qemu_uri("fd00:1::2", 49152) == "tcp:[fd00:1::2]:49152"
+    assert qemu_uri("10.251.0.2", 49152) == "tcp:10.251.0.2:49152"
+    assert host_addresses("127.0.0.1") == ["127.0.0.1"] and host_addresses("::1") == ["::1"]
+
+    now = [0.0]
+    qemu = _Qemu()
+    recovery = PostcopyRecovery(_Dom((3, 12)), _Conn(_Dom((1, 11))), "c1", _Libvirt, qemu,
+                                sleep=lambda s: now.__setitem__(0, now[0] + s), clock=lambda: now[0])
+    recovery.run(5, lambda: None, ("fd00:1::2", 49152))
+    assert recovery.steps[0] == "QEMU migrate resume to [fd00:1::2]:49152"
+    assert '"uri": "tcp:[fd00:1::2]:49152"' in [c for c in qemu.commands if '"migrate"' in c][0]
