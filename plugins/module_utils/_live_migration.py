@@ -237,6 +237,8 @@ class LiveMigration:
             else:
                 try:
                     src, dst = self._where()
+                    if lost_in_postcopy(src, dst):
+                        location = "lost"  # the source's QEMU died while the recovery waited
                 except self.lv.libvirtError:
                     pass  # keep the last known states for the report
         if location != "destination":
