@@ -203,14 +203,20 @@ DESTINATION_HALF = {(libvirt.VIR_DOMAIN_RUNNING, libvirt.VIR_DOMAIN_RUNNING_POST
                     (libvirt.VIR_DOMAIN_PAUSED, libvirt.VIR_DOMAIN_PAUSED_POSTCOPY)}
 
 
-def postcopy_halves(places, persistent=()):
+# A move stuck in its switch-over to post-copy: the source as above, the destination an incoming migration that
+# never started (it never received the device state; QEMU before 10.2 can neither resume nor undo such a move).
+STUCK_DESTINATION = {(libvirt.VIR_DOMAIN_PAUSED, libvirt.VIR_DOMAIN_PAUSED_MIGRATION)}
+
+
+def postcopy_halves(places, persistent=(), destination_half=None):
     """(source, destination) when the two active places (host, (state, reason), uuid) of a VM are the halves of
     one post-copy migration - one guest whose memory is on both hosts, not two copies: the same UUID, and no
-    persistent definition anywhere else - else None."""
+    persistent definition anywhere else - else None. `destination_half` (STUCK_DESTINATION) finds a move stuck
+    in its switch-over instead."""
     if len(places) != 2 or places[0][2] != places[1][2] or not set(persistent) <= {places[0][0], places[1][0]}:
         return None
     for src, dst in (places, places[::-1]):
-        if src[1] in SOURCE_HALF and dst[1] in DESTINATION_HALF:
+        if src[1] in SOURCE_HALF and dst[1] in (destination_half or DESTINATION_HALF):
             return src[0], dst[0]
     return None
 
@@ -252,7 +258,7 @@ def frozen_guests(running_on, wait=20):
     return sorted(pending)
 
 
-def audit(vms, wait=90, volumes_before=None):
+def audit(vms, wait=90, volumes_before=None, stuck_is_lost=True):
     """{lost, lost_in_postcopy, unaccounted, duplicated, postcopy_split, split, frozen, unread, leftovers, where}
     for the VMs of `vms`.
 
@@ -260,7 +266,9 @@ def audit(vms, wait=90, volumes_before=None):
     and its VMs are neither lost nor found. A VM active on two hosts as the two halves of a post-copy
     migration whose stream failed is one guest, not two: it is listed in `postcopy_split` (only moving it
     forward finishes it), not in `duplicated`; one running on one host as the destination half of such a
-    migration with no source half left is lost (`lost_in_postcopy` says so). A VM running on one host whose guest makes no progress (no new
+    migration with no source half left is lost (`lost_in_postcopy` says so), and so is one stuck in its
+    switch-over to post-copy (with `stuck_is_lost`; else it is listed in `postcopy_split`, as it may still
+    complete right after a fault). A VM running on one host whose guest makes no progress (no new
     heartbeat) is `frozen`. Volumes of `volumes_before` (local_volumes()) are not leftovers.
     """
     facts = read_fleet(wait)
@@ -285,6 +293,13 @@ def audit(vms, wait=90, volumes_before=None):
             why = source_crash(name, places[0][0])
             lost_in_postcopy.append("%s on %s in post-copy, its source half gone%s" % (
                 name, places[0][0], ": " + why if why else ""))
+        elif postcopy_halves(places, persistent, STUCK_DESTINATION):
+            # Down: its memory is only in a source QEMU that can neither finish the move nor run it again - once
+            # that QEMU has given the stream up; right after a fault it may still deliver the device state.
+            (lost if stuck_is_lost else postcopy_split).append(name if stuck_is_lost else name + " stuck")
+            (lost_in_postcopy if stuck_is_lost else []).append("%s stuck in the switch-over to post-copy: paused on %s (post-copy failed), "
+                                    "never started on %s" % ((name,) + postcopy_halves(places, persistent,
+                                                                                        STUCK_DESTINATION)))
         elif halves:
             postcopy_split.append("%s paused on %s (post-copy failed), running on %s" % ((name,) + halves))
         elif len(active) > 1 or len(persistent) > 1:

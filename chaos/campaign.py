@@ -375,10 +375,10 @@ def _strike_and_audit(kind, operation, phase, rng, cmds, sources, dests, moving,
         timer.join()
     repair()
     busy = settle()
-    after = audit(vms, volumes_before=volumes)
+    after = audit(vms, volumes_before=volumes, stuck_is_lost=False)
     if after["unread"]:
         repair()
-        after = audit(vms, volumes_before=volumes)
+        after = audit(vms, volumes_before=volumes, stuck_is_lost=False)
     # The same playbook again, as an operator would; marks it leaves on evacuated hosts are its goal.
     rerun = [Run(cmd) for cmd in cmds]
     rerun_codes = [r.wait() for r in rerun]

@@ -16,6 +16,10 @@ description:
     forward, with M(drover.libvirt.migration_stream) on the destination and M(drover.libvirt.migration_job)
     O(drover.libvirt.migration_job#module:state=recovered) on the source.
   - A domain whose other half is not seen (a host not read) is left out, for a person to judge.
+  - With O(stuck=true), the moves stuck in their switch-over to post-copy instead - the source paused "post-copy
+    failed", the destination paused as an incoming migration that never started (reason "migration"). The
+    destination never received the guest's device state, and QEMU before 10.2 can neither resume such a move nor
+    run the guest on its source again. They cannot be finished; docs/migrate.md says how to restart the guest.
 positional: _input
 options:
   _input:
@@ -26,6 +30,10 @@ options:
     description: Only the moves whose source or destination is one of these hosts; all when omitted.
     type: list
     elements: str
+  stuck:
+    description: Return the moves stuck in the switch-over to post-copy instead of the split ones.
+    type: bool
+    default: false
 author:
   - drover.libvirt maintainers (!UNKNOWN)
 """
@@ -35,6 +43,11 @@ EXAMPLES = r"""
   ansible.builtin.debug:
     msg: "{{ item.domain }}: paused on {{ item.source }}, running on {{ item.destination }}"
   loop: "{{ fleet.fleet | drover.libvirt.split_moves(hosts=['hv1']) }}"
+
+- name: Stop at a move stuck in its switch-over to post-copy
+  ansible.builtin.assert:
+    that: fleet.fleet | drover.libvirt.split_moves(stuck=true) | length == 0
+    fail_msg: A move is stuck in its switch-over to post-copy; see docs/migrate.md.
 """
 
 RETURN = r"""
@@ -54,13 +67,15 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.drover.libvirt.plugins.module_utils._stale_stream import split_moves as _split_moves
 
 
-def split_moves(fleet, hosts=None):
+def split_moves(fleet, hosts=None, stuck=False):
     if not isinstance(fleet, dict):
         raise AnsibleFilterError("split_moves: the input must be fleet facts {host: {hypervisor, domains}}, got %s"
                                  % type(fleet).__name__)
     if hosts is not None and (not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts)):
         raise AnsibleFilterError("split_moves: hosts must be a list of host names, got %r" % (hosts,))
-    return _split_moves(fleet, hosts)
+    if not isinstance(stuck, bool):
+        raise AnsibleFilterError("split_moves: stuck must be true or false, got %r" % (stuck,))
+    return _split_moves(fleet, hosts, stuck)
 
 
 class FilterModule:

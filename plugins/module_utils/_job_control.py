@@ -15,7 +15,7 @@ from ansible_collections.drover.libvirt.plugins.module_utils._errors import Drov
 from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_enums import (
     DOMAIN_PAUSED, DOMAIN_RUNNING, JOB_BOUNDED, JOB_NONE, JOB_OPERATION_MIGRATION_IN, JOB_OPERATION_MIGRATION_OUT,
     JOB_UNBOUNDED, PAUSED_POSTCOPY, PAUSED_POSTCOPY_FAILED, RUNNING_POSTCOPY, RUNNING_POSTCOPY_FAILED)
-from ansible_collections.drover.libvirt.plugins.module_utils._migration_rules import decide, lost_text
+from ansible_collections.drover.libvirt.plugins.module_utils._migration_rules import decide, lost_text, stuck_text
 from ansible_collections.drover.libvirt.plugins.module_utils._postcopy import PostcopyRecovery, host_addresses
 from ansible_collections.drover.libvirt.plugins.module_utils._uri import destination_uri, parse_uri
 
@@ -108,6 +108,8 @@ def recover(module, sconn, dom, job):
 
         landed = recovery.run(p["wait"], lambda: dom.migrateToURI3(dest_uri, {}, flags), (data_ip, p["migration_port"]))
         result["steps"] = recovery.steps
+        if not landed and recovery.stuck:
+            raise DroverError(stuck_text("domain %r" % name), steps=recovery.steps)
         if not landed and recovery.source_gone:
             raise DroverError(lost_text("domain %r" % name, presence(sconn, name, lv)), steps=recovery.steps)
         if not landed:

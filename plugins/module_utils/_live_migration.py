@@ -37,6 +37,7 @@ from ansible_collections.drover.libvirt.plugins.module_utils._migration_rules im
     lost_in_postcopy,
     lost_text,
     migration_flags,
+    stuck_text,
     migration_params,
     where_after_failure,
 )
@@ -239,6 +240,8 @@ class LiveMigration:
                     src, dst = self._where()
                     if lost_in_postcopy(src, dst):
                         location = "lost"  # the source's QEMU died while the recovery waited
+                    elif recovery.stuck:
+                        location = "stuck"
                 except self.lv.libvirtError:
                     pass  # keep the last known states for the report
         if location != "destination":
@@ -294,6 +297,8 @@ class LiveMigration:
             resumed = True
         if location == "lost":
             where = lost_text("it", src)
+        elif location == "stuck":
+            where = stuck_text("it")
         elif postcopy and location in ("both", "none"):
             where = ("it FAILED IN POST-COPY: its memory is split between both hosts (source %s, destination "
                      "%s); do not destroy either side: running playbooks/migrate.yml again finishes it (or "

@@ -63,7 +63,17 @@ def lost_text(subject, src, dst_name="the destination"):
     return ("%s was LOST IN POST-COPY: it runs on %s as the half of a post-copy migration whose source is gone "
             "(source: %s); the memory that had not crossed yet went with the source's QEMU, so the guest cannot "
             "go on. Its definitions were left as they are. Restart it from its disks on %s, which hold its latest "
-            "writes (docs/troubleshooting.md, 'Lost in post-copy')" % (subject, dst_name, gone, dst_name))
+            "writes (docs/migrate.md, 'Lost in post-copy')" % (subject, dst_name, gone, dst_name))
+
+
+def stuck_text(subject):
+    """What to tell the user about a move stuck in its switch-over to post-copy (see split_moves(stuck=True))."""
+    return ("%s is STUCK IN THE SWITCH-OVER TO POST-COPY: the destination never received the guest's device state "
+            "(it is paused there as an incoming migration that never started) while the source's QEMU has paused "
+            "the move for a resume; QEMU before 10.2 can neither resume such a move nor run the guest on its source "
+            "again, so the guest is down. Its definitions were left as they are. Restart it from its disks on the "
+            "source, which hold its latest writes: the destination never ran it (docs/migrate.md, 'Stuck in "
+            "the switch-over')" % subject)
 
 
 def decide(name, src, dst, persist, undefine_source):

@@ -29,7 +29,8 @@ from collections import Counter
 
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
 from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_enums import (
-    DOMAIN_RUNNING, DOMAIN_SHUTOFF, POSTCOPY_STATES, RUNNING_POSTCOPY, RUNNING_POSTCOPY_FAILED, version_text)
+    DOMAIN_PAUSED, DOMAIN_RUNNING, DOMAIN_SHUTOFF, PAUSED_MIGRATION, PAUSED_POSTCOPY_FAILED, POSTCOPY_STATES,
+    RUNNING_POSTCOPY, RUNNING_POSTCOPY_FAILED, version_text)
 
 # libvirt versions whose POSTCOPY_RESUME path dereferences NULL in the destination daemon.
 RESUME_CRASHES = {11003000}
@@ -142,6 +143,8 @@ class PostcopyRecovery:
         self.clock = clock
         self.steps = []
         self.source_gone = False
+        self.never_switched = False
+        self.stuck = False
 
     def _qemu_status(self):
         if self.qemu is None:
@@ -155,9 +158,9 @@ class PostcopyRecovery:
     def _landed(self):
         """True once the destination runs the guest and the source's QEMU is gone."""
         try:
-            src_state = self.sdom.state()[0]
+            src_state, src_reason = self.sdom.state()[:2]
         except self.lv.libvirtError:
-            src_state = DOMAIN_SHUTOFF  # undefined: gone
+            src_state, src_reason = DOMAIN_SHUTOFF, None  # undefined: gone
         try:
             ddom = self.dconn.lookupByName(self.name)
             dst_state, dst_reason = ddom.state()
@@ -171,6 +174,9 @@ class PostcopyRecovery:
         # The source gone while the destination still waits in post-copy: lost, unless libvirt is only slow to
         # note that the move finished (run() gives it a few seconds).
         self.source_gone = src_state == DOMAIN_SHUTOFF and (dst_state, dst_reason) in POSTCOPY_STATES
+        # The destination still an incoming migration that never started: it never got the device state.
+        self.never_switched = ((src_state, src_reason) == (DOMAIN_PAUSED, PAUSED_POSTCOPY_FAILED)
+                               and (dst_state, dst_reason) == (DOMAIN_PAUSED, PAUSED_MIGRATION))
         return (src_state == DOMAIN_SHUTOFF and dst_state == DOMAIN_RUNNING
                 and dst_reason not in (RUNNING_POSTCOPY, RUNNING_POSTCOPY_FAILED))
 
@@ -215,6 +221,13 @@ class PostcopyRecovery:
                                   "memory that had not crossed is lost, nothing can resume the move")
                 return False
             status = self._qemu_status()
+            if status == "postcopy-paused" and self.never_switched:
+                # The source's QEMU gave the stream up with the device state still in it: a resume needs a
+                # destination in post-copy, and this one never got there (QEMU 10.2 fails such a move instead).
+                self.stuck = True
+                self.steps.append("the destination never received the device state and the source's QEMU has "
+                                  "paused the move: stuck in the switch-over to post-copy, nothing can resume it")
+                return False
             if status == "postcopy-paused" and (last_try is None or self.clock() - last_try >= 15):
                 last_try = self.clock()
                 self._resume(resume_call, data_addr)

@@ -24,7 +24,8 @@ import socket
 import struct
 
 from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_enums import (
-    DOMAIN_PAUSED, DOMAIN_RUNNING, PAUSED_POSTCOPY, PAUSED_POSTCOPY_FAILED, RUNNING_POSTCOPY, RUNNING_POSTCOPY_FAILED)
+    DOMAIN_PAUSED, DOMAIN_RUNNING, PAUSED_MIGRATION, PAUSED_POSTCOPY, PAUSED_POSTCOPY_FAILED, RUNNING_POSTCOPY,
+    RUNNING_POSTCOPY_FAILED)
 from ansible_collections.drover.libvirt.plugins.module_utils._postcopy import qemu_sockets
 
 ESTABLISHED, LISTEN = "01", "0A"
@@ -222,18 +223,33 @@ def _split_role(dom):
     return None
 
 
-def split_moves(fleet, hosts=None):
+def _stuck_role(dom):
+    """'out' for the source of a move stuck in its switch-over to post-copy, 'in' for its destination, else None."""
+    state, reason = dom.get("state"), dom.get("state_reason")
+    if state == "paused" and reason == PAUSED_POSTCOPY_FAILED:
+        return "out"
+    if state == "paused" and reason == PAUSED_MIGRATION:
+        return "in"
+    return None
+
+
+def split_moves(fleet, hosts=None, stuck=False):
     """Moves that failed in post-copy, to finish forward: [{domain, uuid, source, destination}], by domain.
 
     fleet: {host: hypervisor_info result}. A move is split when a domain is paused on one host with reason
     "post-copy failed" and the same UUID runs on exactly one other host with reason "post-copy" or "post-copy
     failed". With `hosts`, only moves whose source or destination is one of them.
+
+    With `stuck`, the moves stuck in their switch-over to post-copy instead: the same source, and the same UUID
+    paused on exactly one other host as an incoming migration that never started (reason "migration") - the
+    destination never received the guest's device state (see stuck_in_switchover in _migration_rules).
     """
+    role_of = _stuck_role if stuck else _split_role
     found = {}
     for host in sorted(fleet):
         doms = fleet[host].get("domains") if isinstance(fleet[host], dict) else None
         for dom in doms if isinstance(doms, list) else []:
-            role = _split_role(dom) if isinstance(dom, dict) and isinstance(dom.get("uuid"), str) else None
+            role = role_of(dom) if isinstance(dom, dict) and isinstance(dom.get("uuid"), str) else None
             if role:
                 found.setdefault(dom["uuid"], {"name": dom.get("name"), "out": [], "in": []})[role].append(host)
     moves = []

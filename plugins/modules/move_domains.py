@@ -186,7 +186,8 @@ results:
       description:
         - Where the domain runs after the move, V(source), V(destination), V(both), V(none) or V(unknown).
         - V(lost) when the destination runs the half of a post-copy move whose source's QEMU is gone (its memory that
-          had not crossed went with it); docs/migrate.md says how to restart it.
+          had not crossed went with it); V(stuck) when the move stopped in its switch-over to post-copy before the
+          destination received the device state. docs/migrate.md says how to restart the guest in either case.
       type: str
     warnings:
       description:

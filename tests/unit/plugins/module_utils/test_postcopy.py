@@ -173,3 +173,27 @@ def test_a_stream_over_ipv6_is_found_and_resumed_with_a_bracketed_uri(tmp_path):
     recovery.run(5, lambda: None, ("fd00:1::2", 49152))
     assert recovery.steps[0] == "QEMU migrate resume to [fd00:1::2]:49152"
     assert '"uri": "tcp:[fd00:1::2]:49152"' in [c for c in qemu.commands if '"migrate"' in c][0]
+
+
+def test_a_move_whose_destination_never_got_the_device_state_is_stuck_not_resumed():
+    """Source paused "post-copy failed" with its QEMU postcopy-paused, destination paused as an incoming migration
+    that never started: no resume is tried (it needs a destination in post-copy) and the recovery says so at once."""
+    now = [0.0]
+    qemu = _Qemu()
+    recovery = PostcopyRecovery(_Dom((3, 13)), _Conn(_Dom((3, 2))), "c1", _Libvirt, qemu,
+                                sleep=lambda s: now.__setitem__(0, now[0] + s), clock=lambda: now[0])
+    assert recovery.run(300, lambda: None, ("10.251.0.2", 49152)) is False
+    assert recovery.stuck and now[0] < 5
+    assert "stuck in the switch-over to post-copy" in recovery.steps[-1]
+    assert not [c for c in qemu.commands if '"migrate"' in c]
+
+
+def test_a_source_still_sending_is_not_taken_for_stuck():
+    """libvirt gave up (keepalive) but the source's QEMU still sends: the device state may yet arrive."""
+    now = [0.0]
+    qemu = _Qemu()
+    qemu.status = "postcopy-active"
+    recovery = PostcopyRecovery(_Dom((3, 13)), _Conn(_Dom((3, 2))), "c1", _Libvirt, qemu,
+                                sleep=lambda s: now.__setitem__(0, now[0] + s), clock=lambda: now[0])
+    assert recovery.run(20, lambda: None, ("10.251.0.2", 49152)) is False
+    assert not recovery.stuck and recovery.steps[-1].startswith("not landed after 20s")

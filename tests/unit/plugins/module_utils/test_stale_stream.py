@@ -210,3 +210,15 @@ def test_half_a_split_or_more_than_one_is_left_for_a_person():
     healthy = {"hv1": {"domains": [_dom("db1", "u1", "paused", 12)]},
                "hv2": {"domains": [_dom("db1", "u1", "running", 10)]}}
     assert split_moves(healthy) == []
+
+
+def test_a_move_stuck_in_its_switch_over_is_found_apart_from_the_split_ones():
+    """The source paused "post-copy failed", the destination paused as an incoming migration that never started:
+    not a split to finish (the destination has no device state), listed with stuck=True only."""
+    fleet = {"hv1": {"domains": [_dom("db1", "u1", "paused", 13), _dom("web1", "u2", "paused", 13)]},
+             "hv2": {"domains": [_dom("db1", "u1", "paused", 2), _dom("web1", "u2", "running", 11)]}}
+    assert split_moves(fleet, stuck=True) == [{"domain": "db1", "uuid": "u1", "source": "hv1", "destination": "hv2"}]
+    assert split_moves(fleet) == [{"domain": "web1", "uuid": "u2", "source": "hv1", "destination": "hv2"}]
+    # An incoming pre-copy (destination paused "migration", source running) is neither.
+    moving = {"hv1": {"domains": [_dom("db1", "u1", "running", 1)]}, "hv2": {"domains": [_dom("db1", "u1", "paused", 2)]}}
+    assert split_moves(moving, stuck=True) == [] and split_moves(moving) == []
