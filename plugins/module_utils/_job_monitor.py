@@ -35,8 +35,10 @@ class JobMonitor:
     SAMPLE_WAIT_S = 15.0
 
     def __init__(self, dom, libvirt, policy, poll_interval=0.5, clock=time.monotonic, postcopy_seen=None,
-                 on_progress=None, progress_every=PROGRESS_EVERY_S):
+                 on_progress=None, progress_every=PROGRESS_EVERY_S, before_postcopy=None):
         self.dom = dom
+        # Called right before the switch to post-copy (a StreamDrain); its result goes into the decision.
+        self.before_postcopy = before_postcopy
         self.postcopy_seen = postcopy_seen or (lambda: False)
         self.libvirt = libvirt
         self.policy = policy
@@ -51,6 +53,7 @@ class JobMonitor:
         self.progress_every = progress_every
         self.reported = (0.0, None)  # (elapsed, sample) of the last progress line
         self.unanswered = None  # the sampling thread libvirt has not answered yet
+        self.drained = None  # what before_postcopy did at the last switch
         self.started = clock()
 
     def _sample(self):
@@ -92,7 +95,14 @@ class JobMonitor:
             if action == "set_downtime":
                 self.dom.migrateSetMaxDowntime(int(value), 0)
             elif action == "postcopy":
-                self.dom.migrateStartPostCopy(0)
+                if self.before_postcopy is not None:
+                    self.drained = self.before_postcopy()
+                try:
+                    self.dom.migrateStartPostCopy(0)
+                except self.libvirt.libvirtError:
+                    if self.before_postcopy is not None and hasattr(self.before_postcopy, "restore"):
+                        self.before_postcopy.restore()
+                    raise
                 self.postcopy = True
             elif action == "pause":
                 self.dom.suspend()
@@ -175,6 +185,8 @@ class JobMonitor:
                 error = self._execute(action, value)
                 self.policy.confirm(action, error is None)
                 self._record(elapsed, action, value, reason, error)
+                if action == "postcopy" and self.drained is not None:
+                    self.decisions[-1]["drained"] = self.drained
                 if action == "abort":
                     last_abort = elapsed
                     break

@@ -41,7 +41,7 @@ from ansible_collections.drover.libvirt.plugins.module_utils._migration_rules im
     migration_params,
     where_after_failure,
 )
-from ansible_collections.drover.libvirt.plugins.module_utils._postcopy import PostcopyRecovery, find_data_port
+from ansible_collections.drover.libvirt.plugins.module_utils._postcopy import PostcopyRecovery, StreamDrain, find_data_port
 from ansible_collections.drover.libvirt.plugins.module_utils._storage import (
     StorageCopy,
     disks_of,
@@ -188,7 +188,8 @@ class LiveMigration:
         data_host = urlsplit(self.data_uri).hostname if self.data_uri else parse_uri(self.dest_uri)["host"]
         completed = MigrationEvents(self.sconn, dom, self.lv, on_postcopy=lambda: find_data_port(self.name, data_host))
         monitor = JobMonitor(dom, self.lv, policy, self.options.poll_interval,
-                             postcopy_seen=completed.postcopy.is_set, on_progress=self.on_progress)
+                             postcopy_seen=completed.postcopy.is_set, on_progress=self.on_progress,
+                             before_postcopy=StreamDrain(dom, self.name, data_host, self.lv))
         self.storage = storage
         try:
             try:

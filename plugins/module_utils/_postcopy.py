@@ -81,6 +81,89 @@ def qemu_sockets(pid, proc="/proc"):
     return found
 
 
+def queued_bytes(pid, dest_ips, proc="/proc"):
+    """Bytes process `pid` has written to its established TCP connections to `dest_ips` that the peer has not
+    acknowledged yet (the kernel's tx_queue), summed; None when its sockets cannot be read."""
+    dest_ips = set(dest_ips)
+    try:
+        inodes = set()
+        fd_dir = os.path.join(proc, str(pid), "fd")
+        for fd in os.listdir(fd_dir):
+            try:
+                target = os.readlink(os.path.join(fd_dir, fd))
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+        total = 0
+        for table_name in ("tcp", "tcp6"):
+            path = os.path.join(proc, str(pid), "net", table_name)
+            if not os.path.exists(path):
+                continue
+            with open(path) as table:
+                next(table)
+                for line in table:
+                    fields = line.split()
+                    if fields[9] in inodes and fields[3] == "01" and _hex_addr(fields[2])[0] in dest_ips:
+                        total += int(fields[4].split(":")[0], 16)
+        return total
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+
+
+class StreamDrain:
+    """Let the source's socket buffers empty before the switch to post-copy, so the device state the switch
+    sends crosses at once instead of queueing behind seconds of RAM on a slow link.
+
+    The switch sends the device state behind whatever the kernel still holds for the destination; a link that
+    dies before it is through leaves the move stuck (QEMU before 10.2; see docs/migrate.md). Pre-copy is slowed
+    to 1 MiB/s until at most `threshold` bytes are queued, or `wait` seconds; `restore()` puts the speed back
+    when the switch does not happen. Best effort: without the QEMU's sockets (another pid file path, no
+    permission) nothing is slowed."""
+
+    def __init__(self, dom, name, dest_host, libvirt, threshold=256 << 10, wait=3.0, sleep=time.sleep,
+                 clock=time.monotonic, pid_dir="/run/libvirt/qemu", proc="/proc"):
+        self.dom, self.name, self.dest_host, self.lv = dom, name, dest_host, libvirt
+        self.threshold, self.wait, self.sleep, self.clock = threshold, wait, sleep, clock
+        self.pid_dir, self.proc = pid_dir, proc
+        self.speed = None
+
+    def _queued(self):
+        try:
+            with open(os.path.join(self.pid_dir, "%s.pid" % self.name)) as f:
+                pid = int(f.read().strip())
+            return queued_bytes(pid, host_addresses(self.dest_host), self.proc)
+        except (OSError, ValueError):
+            return None
+
+    def __call__(self):
+        """Drain; returns what was done, for the decisions log: {queued_before, queued_after, waited_ms}."""
+        before = self._queued()
+        if before is None or before <= self.threshold:
+            return {"queued_before": before, "queued_after": before, "waited_ms": 0}
+        try:
+            self.speed = self.dom.migrateGetMaxSpeed(0)
+            self.dom.migrateSetMaxSpeed(1, 0)
+        except self.lv.libvirtError:
+            self.speed = None
+            return {"queued_before": before, "queued_after": before, "waited_ms": 0}
+        start = self.clock()
+        queued = before
+        while queued is not None and queued > self.threshold and self.clock() - start < self.wait:
+            self.sleep(0.05)
+            queued = self._queued()
+        return {"queued_before": before, "queued_after": queued, "waited_ms": round((self.clock() - start) * 1000)}
+
+    def restore(self):
+        """Put pre-copy's speed back (the switch did not happen); post-copy has a limit of its own."""
+        if self.speed is not None:
+            try:
+                self.dom.migrateSetMaxSpeed(self.speed, 0)
+            except self.lv.libvirtError:
+                pass
+            self.speed = None
+
+
 def qemu_peers(pid, proc="/proc"):
     """(ip, port) of every established TCP connection of process pid."""
     return [peer for state, _local, peer, _inode, _family in qemu_sockets(pid, proc) if state == "01"]

@@ -113,7 +113,8 @@ def test_summary_converts_dirty_pages_to_bytes():
 
 class FakeLibvirt:
     class libvirtError(Exception):
-        pass
+        def get_error_message(self):
+            return str(self)
 
 
 class FakeDomain:
@@ -217,3 +218,40 @@ def test_the_two_halves_of_a_failed_postcopy_are_split_not_lost():
     assert not m.lost_in_postcopy(dict(here("paused"), postcopy=True), _postcopy_half())
     assert m.where_after_failure(dict(here("paused"), postcopy=True), _postcopy_half()) == "both"
     assert m.where_after_failure(ABSENT, here()) == "destination"
+
+
+def test_the_switch_to_postcopy_drains_first_and_says_so_and_a_failed_switch_restores_the_speed():
+    calls = []
+
+    class Switching(FakeDomain):
+        fail = False
+
+        def migrateStartPostCopy(self, _flags):
+            calls.append("switch")
+            if self.fail:
+                raise FakeLibvirt.libvirtError("not now")
+            self.stop.set()
+
+    class Drain:
+        def __call__(self):
+            calls.append("drain")
+            return {"queued_before": 4 << 20, "queued_after": 0, "waited_ms": 600}
+
+        def restore(self):
+            calls.append("restore")
+
+    dom = Switching()
+    mon = JobMonitor(dom, FakeLibvirt, ConvergencePolicy(resolve_knobs("postcopy"), 1 << 30), poll_interval=0.01,
+                     clock=FakeClock(), before_postcopy=Drain())
+    mon.run(dom.migrate)
+    switched = [d for d in mon.decisions if d["action"] == "postcopy"][0]
+    assert calls == ["drain", "switch"] and switched["ok"]
+    assert switched["drained"] == {"queued_before": 4 << 20, "queued_after": 0, "waited_ms": 600}
+
+    calls.clear()
+    dom = Switching()
+    dom.fail = True
+    mon = JobMonitor(dom, FakeLibvirt, ConvergencePolicy(resolve_knobs("postcopy"), 1 << 30, timeout=3),
+                     poll_interval=0.01, clock=FakeClock(), before_postcopy=Drain())
+    mon.run(dom.migrate)
+    assert calls[:3] == ["drain", "switch", "restore"]

@@ -1,7 +1,7 @@
 import os
 
 from ansible_collections.drover.libvirt.plugins.module_utils._postcopy import (
-    PostcopyRecovery, host_addresses, migration_port, qemu_peers, qemu_uri, stream_address)
+    PostcopyRecovery, StreamDrain, host_addresses, migration_port, qemu_peers, qemu_uri, queued_bytes, stream_address)
 
 TCP = """  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
    0: 0100FB0A:C350 0200FB0A:C000 01 00000000:00000000 00:00000000 00000000     0        0 1111 1
@@ -197,3 +197,55 @@ def test_a_source_still_sending_is_not_taken_for_stuck():
                                 sleep=lambda s: now.__setitem__(0, now[0] + s), clock=lambda: now[0])
     assert recovery.run(20, lambda: None, ("10.251.0.2", 49152)) is False
     assert not recovery.stuck and recovery.steps[-1].startswith("not landed after 20s")
+
+
+def test_queued_bytes_sums_what_the_peer_has_not_acknowledged(tmp_path):
+    proc = fake_proc(tmp_path)
+    table = (tmp_path / "42" / "net" / "tcp").read_text().replace(
+        "0200FB0A:C000 01 00000000:00000000", "0200FB0A:C000 01 00100000:00000000", 1)
+    (tmp_path / "42" / "net" / "tcp").write_text(table)
+    # 1 MiB queued on the first stream to .2, nothing on the others; the listener and .3 do not count.
+    assert queued_bytes(42, ["10.251.0.2"], proc=proc) == 1 << 20
+    assert queued_bytes(42, ["10.251.0.9"], proc=proc) == 0
+    assert queued_bytes(41, ["10.251.0.2"], proc=proc) is None
+
+
+class _SlowDom:
+    """A source domain whose speed limit the drain sets and puts back."""
+
+    def __init__(self):
+        self.speeds = []
+
+    def migrateGetMaxSpeed(self, _flags):
+        return 8796093022207
+
+    def migrateSetMaxSpeed(self, speed, _flags):
+        self.speeds.append(speed)
+
+
+def test_the_switch_waits_for_the_socket_buffer_to_empty_at_a_low_speed(tmp_path):
+    queue = [4 << 20, 3 << 20, 1 << 20, 100 << 10]
+    now = [0.0]
+    drain = StreamDrain(_SlowDom(), "c1", "10.251.0.2", _Libvirt, sleep=lambda s: now.__setitem__(0, now[0] + s),
+                        clock=lambda: now[0])
+    drain._queued = lambda: queue.pop(0)
+    done = drain()
+    assert done == {"queued_before": 4 << 20, "queued_after": 100 << 10, "waited_ms": 150}
+    assert drain.dom.speeds == [1]
+    drain.restore()  # the switch failed: pre-copy gets its speed back
+    assert drain.dom.speeds == [1, 8796093022207]
+
+
+def test_no_drain_without_the_qemu_sockets_or_with_little_queued():
+    for queued in (None, 10 << 10):
+        drain = StreamDrain(_SlowDom(), "c1", "10.251.0.2", _Libvirt)
+        drain._queued = lambda q=queued: q
+        assert drain()["waited_ms"] == 0 and drain.dom.speeds == []
+
+
+def test_a_buffer_that_does_not_empty_is_waited_for_at_most_wait_seconds():
+    now = [0.0]
+    drain = StreamDrain(_SlowDom(), "c1", "10.251.0.2", _Libvirt, wait=3.0,
+                        sleep=lambda s: now.__setitem__(0, now[0] + s), clock=lambda: now[0])
+    drain._queued = lambda: 4 << 20
+    assert 3000 <= drain()["waited_ms"] <= 3050
