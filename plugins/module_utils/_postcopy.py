@@ -54,10 +54,8 @@ def _hex_addr(text):
     return str(ip.ipv4_mapped or ip), int(port, 16)
 
 
-def qemu_sockets(pid, proc="/proc"):
-    """(state, (local ip, port), (peer ip, port), inode, family) of every TCP socket of process pid, IPv4 and
-    IPv6; state as in /proc (01 = ESTABLISHED, 0A = LISTEN), family 4 or 6 (the table it is in: a dual-stack
-    listener's IPv4 connections are IPv6 sockets)."""
+def _socket_inodes(pid, proc):
+    """The inodes of process pid's sockets, as /proc/PID/net/tcp prints them."""
     inodes = set()
     fd_dir = os.path.join(proc, str(pid), "fd")
     for fd in os.listdir(fd_dir):
@@ -67,6 +65,14 @@ def qemu_sockets(pid, proc="/proc"):
             continue
         if target.startswith("socket:["):
             inodes.add(target[8:-1])
+    return inodes
+
+
+def qemu_sockets(pid, proc="/proc"):
+    """(state, (local ip, port), (peer ip, port), inode, family) of every TCP socket of process pid, IPv4 and
+    IPv6; state as in /proc (01 = ESTABLISHED, 0A = LISTEN), family 4 or 6 (the table it is in: a dual-stack
+    listener's IPv4 connections are IPv6 sockets)."""
+    inodes = _socket_inodes(pid, proc)
     found = []
     for family, table_name in ((4, "tcp"), (6, "tcp6")):
         path = os.path.join(proc, str(pid), "net", table_name)
@@ -86,15 +92,7 @@ def queued_bytes(pid, dest_ips, proc="/proc"):
     acknowledged yet (the kernel's tx_queue), summed; None when its sockets cannot be read."""
     dest_ips = set(dest_ips)
     try:
-        inodes = set()
-        fd_dir = os.path.join(proc, str(pid), "fd")
-        for fd in os.listdir(fd_dir):
-            try:
-                target = os.readlink(os.path.join(fd_dir, fd))
-            except OSError:
-                continue
-            if target.startswith("socket:["):
-                inodes.add(target[8:-1])
+        inodes = _socket_inodes(pid, proc)
         total = 0
         for table_name in ("tcp", "tcp6"):
             path = os.path.join(proc, str(pid), "net", table_name)
