@@ -35,23 +35,21 @@ def verdicts(placement, agents, probes=None):
     """Each placement_check entry with ok, alive, alive_by and reason updated by liveness.
 
     alive comes from the guest agent when it answered or not (alive_by agent), else from the
-    probe command's exit status (probe: a registered loop result, of the command itself or of async_status
-    waiting for it; one that did not finish is not alive; alive_by probe), else it is
+    probe command's exit status (probe: a registered loop result; one stopped at its time limit is not
+    alive; alive_by probe), else it is
     None (alive_by none). A domain is ok when its placement is and it is not known dead.
     """
     ran = {}
     for result in probes or []:
         item = result.get("item") or {}
-        if "ansible_job_id" in item:
-            item = item.get("item") or {}  # a probe waited for with async_status: its start carries the domain
-        if "name" not in item:
+        if "name" not in item or result.get("skipped"):
             continue
         if "rc" in result:
             ran[item["name"]] = result
-        elif result.get("finished") or result.get("attempts"):
-            # Stopped at its time limit, or still running when the wait ran out: it did not say alive.
+        elif result.get("failed") or result.get("timedout"):
+            # Stopped at its time limit (the task's timeout), or it could not run: it did not say alive.
             ran[item["name"]] = dict(result, rc=None, stderr="the probe did not finish in time (%s)"
-                                     % (result.get("msg") or "still running"))
+                                     % (result.get("msg") or "no result"))
     out = []
     for entry in placement:
         name = entry["name"]

@@ -1,6 +1,6 @@
 """Evacuating hv1 with playbooks/evacuate.yml on the lab: plan, policies, caps, verification, reports.
 
-The tests run in file order on one lab: the verify role's probes, check mode, a refusal, a partial drain (skip), a re-run,
+The tests run in file order on one lab: a hung probe, check mode, a refusal, a partial drain (skip), a re-run,
 then the shutdown and cold policies for the VM that cannot move live, and the empty host.
 """
 import datetime
@@ -103,9 +103,9 @@ def most_at_once(spans, key=None):
     return peak
 
 
-def test_guest_probes_run_at_once_and_one_that_hangs_is_stopped_at_its_time_limit():
-    """The verify role starts every domain's probe together (the slowest sets the time, not the sum) and stops one
-    that hangs after verify_probe_timeout, counting its domain as not answering."""
+def test_a_guest_probe_that_hangs_is_stopped_at_its_time_limit():
+    """The verify role gives each domain's probe verify_probe_timeout seconds: one that hangs is stopped, its domain
+    counted as not answering, and the others are still probed."""
     probe = os.path.join(ROOT, "tests", "integration", "fixtures", "slow_probe")
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "verdicts.json")
@@ -117,10 +117,14 @@ def test_guest_probes_run_at_once_and_one_that_hangs_is_stopped_at_its_time_limi
         assert proc.returncode == 0, proc.stdout[-3000:]
         with open(out) as f:
             verdicts = {v["name"]: v for v in json.load(f) if v["name"] in RUNNING}
-        starts = [float(open(os.path.join(tmp, name + ".start")).read()) for name in RUNNING]
-    # One after another, six probes of 3 s and one stopped at 8 s would start 23 s apart at least.
-    assert max(starts) - min(starts) < 8, starts
-    print("probes started within %.1f s; the verify play took %.0f s" % (max(starts) - min(starts), took))
+        with open(os.path.join(tmp, "app1.pid")) as f:
+            hung = int(f.read())
+        left = os.path.exists("/proc/%d" % hung)
+        if left:
+            os.kill(hung, signal.SIGKILL)  # ours: the probe this test started
+    print("the verify play took %.0f s; the hung probe was %s" % (took, "left running" if left else "stopped"))
+    # The hung probe would have held the play 120 s.
+    assert took < 100, took
     assert not verdicts["app1"]["ok"] and verdicts["app1"]["alive"] is False, verdicts["app1"]
     assert "the probe did not finish in time" in verdicts["app1"]["reason"], verdicts["app1"]
     for name in set(RUNNING) - {"app1"}:

@@ -92,7 +92,7 @@ def test_roles_and_playbooks_use_no_shell_and_one_command_that_takes_names_from_
             if "command" in modules:
                 commands.append((os.path.relpath(path, ROOT), task))
     assert [(path, task["name"]) for path, task in commands] == [
-        ("roles/verify/tasks/alive.yml", "Start the probe of each running domain without a guest agent")]
+        ("roles/verify/tasks/alive.yml", "Probe running domains without a guest agent")]
     probe = commands[0][1]
     # The operator's command, whole: no domain or host name is templated into it.
     assert probe["ansible.builtin.command"] == {"cmd": "{{ _verify_in.probe_command }}"}

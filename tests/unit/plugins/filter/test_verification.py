@@ -45,20 +45,15 @@ def test_liveness_from_agent_then_probe():
         (True, None, "none", "placed")]
 
 
-def test_probes_waited_for_with_async_status_are_read_and_one_out_of_time_is_not_alive():
-    """The verify role starts every probe at once and waits with async_status: each result carries its start."""
-    placement = [{"name": n, "ok": True, "reason": "placed"} for n in ("up", "down", "hung", "slow")]
-
-    def started(name):
-        return {"ansible_job_id": "j-" + name, "item": {"name": name, "running_on": ["hv2"]}}
-
-    probes = [{"item": started("up"), "finished": 1, "rc": 0, "stdout": "up alive", "stderr": ""},
-              {"item": started("down"), "finished": 1, "rc": 1, "stdout": "", "stderr": "no heartbeat\n"},
-              {"item": started("hung"), "finished": 1, "failed": True, "msg": "Timeout exceeded"},
-              {"item": started("slow"), "finished": 0, "attempts": 66, "failed": True}]
+def test_a_probe_stopped_at_its_time_limit_is_not_alive():
+    """The probe task has a timeout: an item stopped by it has no exit status, only Ansible's message."""
+    placement = [{"name": n, "ok": True, "reason": "placed"} for n in ("up", "hung", "off")]
+    probes = [{"item": {"name": "up"}, "rc": 0, "stdout": "up alive", "stderr": ""},
+              {"item": {"name": "hung"}, "failed": True, "timedout": {"frame": "", "period": 8},
+               "msg": "The command action failed to execute in the expected time frame (8) and was terminated"},
+              {"item": {"name": "off"}, "skipped": True, "false_condition": "x"}]
     out = {r["name"]: r for r in plugin.verification_results(placement, {}, probes)}
     assert [(r["ok"], r["alive"], r["alive_by"]) for r in out.values()] == [
-        (True, True, "probe"), (False, False, "probe"), (False, False, "probe"), (False, False, "probe")]
-    assert out["down"]["reason"] == "guest did not answer its probe: no heartbeat"
-    assert out["hung"]["reason"] == "guest did not answer its probe: the probe did not finish in time (Timeout exceeded)"
-    assert out["slow"]["reason"].endswith("(still running)")
+        (True, True, "probe"), (False, False, "probe"), (True, None, "none")]
+    assert out["hung"]["reason"] == ("guest did not answer its probe: the probe did not finish in time (The command "
+                                     "action failed to execute in the expected time frame (8) and was terminated)")
