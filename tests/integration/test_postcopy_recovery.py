@@ -317,6 +317,65 @@ def test_draining_the_destination_of_a_split_move_finishes_it_then_moves_the_gue
         playbook("playbooks/return_to_service.yml", limit="hv3")
 
 
+def remove_everywhere(name, hosts):
+    """Destroy and undefine the test's guest wherever it is left."""
+    for host in hosts:
+        conn = libvirt.open(uri(host))
+        try:
+            dom = conn.lookupByName(name)
+            if dom.isActive():
+                dom.destroy()
+            dom.undefine()
+        except libvirt.libvirtError:
+            pass
+        finally:
+            conn.close()
+
+
+def wait_new_boot(host, name, before, timeout=120):
+    """Wait until the guest ticks on `host` with a boot id other than `before`'s: it was started again."""
+    deadline = time.time() + timeout
+    while (heartbeat(host, name) or {}).get("boot_id") in (None, (before or {}).get("boot_id")):
+        assert time.time() < deadline, "%s did not boot again on %s: %s" % (name, host, heartbeat(host, name))
+        time.sleep(1)
+
+
+def wait_source_qemu_paused(src, name, timeout=120):
+    """The source's QEMU gives a dead stream up (postcopy-paused) once its kernel stops retransmitting."""
+    deadline = time.time() + timeout
+    while '"postcopy-paused"' not in lab("exec", src, "--", "virsh", "qemu-monitor-command", name,
+                                         '{"execute": "query-migrate"}', check=False).stdout:
+        assert time.time() < deadline, "the source's QEMU never paused the move"
+        time.sleep(2)
+
+
+def guest_behind_a_slow_link(name, src, dirty_mb):
+    """A 96 MiB guest on `src`, whose link is capped at 60 Mbit/s (its socket buffer then holds half a second of
+    RAM) and whose kernel gives a dead stream up within seconds; returns the guest's first heartbeat."""
+    assert lab("guest", name, "--host", src, "--memory", "96", "--dirty-mb", str(dirty_mb), "--wait",
+               check=False).returncode == 0
+    first = heartbeat(src, name)
+    lab("shape", src, "--rate", "60mbit")
+    lab("exec", src, "--", "sysctl", "-q", "-w", "net.ipv4.tcp_retries2=4")
+    return first
+
+
+def undo_slow_link(src):
+    lab("shape", src, "--clear", check=False)
+    lab("exec", src, "--", "sysctl", "-q", "-w", "net.ipv4.tcp_retries2=8", check=False)  # the lab's own value
+
+
+def restart_daemon(host):
+    """Restart `host`'s libvirt daemon (the lab's repair starts it again); running guests are not touched."""
+    with open(os.path.join(STATE, host, "run", "libvirtd.pid")) as f:
+        daemon = int(f.read().strip())
+    os.kill(daemon, signal.SIGTERM)
+    deadline = time.time() + 30
+    while os.path.exists("/proc/%d" % daemon) and time.time() < deadline:
+        time.sleep(0.5)
+    assert lab("up", "--guests", "0", check=False).returncode == 0
+
+
 def test_a_guest_whose_source_dies_in_postcopy_is_reported_lost_and_its_definitions_are_kept():
     """The source's QEMU dies in post-copy (as it does when QEMU restarts the guest itself after a failed switch-over
     and crashes): the destination's half can never get the rest of its memory. The move is reported lost - not
@@ -369,32 +428,129 @@ def test_a_guest_whose_source_dies_in_postcopy_is_reported_lost_and_its_definiti
             conn.close()
         # libvirt keeps its migration job on the source's shut-off domain (waiting for a recovery that cannot
         # come), which refuses the undefine until that host's daemon restarts; running guests are unaffected.
-        with open(os.path.join(STATE, src, "run", "libvirtd.pid")) as f:
-            daemon = int(f.read().strip())
-        os.kill(daemon, signal.SIGTERM)
-        deadline = time.time() + 30
-        while os.path.exists("/proc/%d" % daemon) and time.time() < deadline:
-            time.sleep(0.5)
-        assert lab("up", "--guests", "0", check=False).returncode == 0
+        restart_daemon(src)
         conn = libvirt.open(uri(src))
         try:
             conn.lookupByName(name).undefine()
         finally:
             conn.close()
         assert_runs_only_on(name, dst)
-        deadline = time.time() + 120
-        while not ((heartbeat(dst, name) or {}).get("boot_id") not in (None, (old or {}).get("boot_id"))):
-            assert time.time() < deadline, "%s did not boot again on %s: %s" % (name, dst, heartbeat(dst, name))
-            time.sleep(1)
+        wait_new_boot(dst, name, old)
     finally:
-        for host in (src, dst):
+        remove_everywhere(name, (src, dst))
+
+
+def test_a_move_cut_in_its_switch_over_to_postcopy_is_reported_stuck_and_left_untouched():
+    """The link dies right after the switch to post-copy, with the device state still in the source's socket
+    buffer (a slow link): the source's QEMU pauses the move, the destination never received the device state and
+    stays an incoming migration that never started. QEMU before 10.2 can neither resume nor undo that; the
+    playbook run again says so and changes nothing, and the guest comes back from its disks on the source."""
+    name, src, dst = "pc6", "hv3", "hv2"
+    first = guest_behind_a_slow_link(name, src, dirty_mb=1)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = os.path.join(tmp, "result.json")
+            # Pre-copy that never completes by itself (a 1 ms pause limit) nor switches on its own.
+            proc = start_migration({"host": src, "name": name, "dest": dst, "convergence": "balanced",
+                                    "convergence_knobs": {"stall_window": 600, "min_timeout": 600,
+                                                          "initial_downtime_ms": 1, "max_downtime_ms": 1,
+                                                          "auto_converge": False, "calibrate_switchover": False},
+                                    "postcopy_recovery_wait": 5}, out)
+            try:
+                conn = libvirt.open(uri(src))
+                try:
+                    dom = conn.lookupByName(name)
+                    deadline = time.time() + 240
+                    while not (dom.jobStats().get("memory_iteration", 0) >= 1
+                               and dom.jobStats().get("memory_remaining", 1 << 40) < 3 << 20):
+                        assert time.time() < deadline, "pre-copy never got down to 3 MiB"
+                        time.sleep(0.05)
+                    dom.migrateStartPostCopy(0)
+                    lab("exec", dst, "--", "ip", "link", "set", "eth0", "down")
+                    proc.wait(timeout=300)
+                    wait_source_qemu_paused(src, name)
+                finally:
+                    conn.close()
+            finally:
+                lab("exec", dst, "--", "ip", "link", "set", "eth0", "up")
+                if proc.poll() is None:
+                    proc.kill()
+        assert domain_state(src, name) == (libvirt.VIR_DOMAIN_PAUSED, libvirt.VIR_DOMAIN_PAUSED_POSTCOPY_FAILED)
+        assert domain_state(dst, name) == (libvirt.VIR_DOMAIN_PAUSED, libvirt.VIR_DOMAIN_PAUSED_MIGRATION)
+        where = placement(name)
+
+        run = playbook("playbooks/migrate.yml", {"drover_vm": name, "drover_to": dst})
+        assert run.returncode != 0, run.stdout[-3000:]
+        assert "is STUCK IN THE SWITCH-OVER TO POST-COPY: paused on %s (post-copy failed) and on %s" % (src, dst) \
+            in " ".join(run.stdout.split()), run.stdout[-3000:]
+        assert placement(name) == where, "the re-run changed something"
+        # migration_stream must not close the destination's stream here: it would end its QEMU.
+        assert domain_state(dst, name) == (libvirt.VIR_DOMAIN_PAUSED, libvirt.VIR_DOMAIN_PAUSED_MIGRATION)
+
+        # The recovery of docs/migrate.md: both halves destroyed, the destination's definition (libvirt may have
+        # made one) removed, the guest started on the source.
+        for host in (dst, src):
             conn = libvirt.open(uri(host))
             try:
                 dom = conn.lookupByName(name)
-                if dom.isActive():
-                    dom.destroy()
-                dom.undefine()
-            except libvirt.libvirtError:
-                pass
+                dom.destroy()
+                if host == dst and dom.isPersistent():
+                    dom.undefine()
             finally:
                 conn.close()
+        restart_daemon(src)  # its migration job outlives the QEMU it was for
+        conn = libvirt.open(uri(src))
+        try:
+            conn.lookupByName(name).create()
+        finally:
+            conn.close()
+        assert_runs_only_on(name, src)
+        wait_new_boot(src, name, first)
+    finally:
+        undo_slow_link(src)
+        remove_everywhere(name, (src, dst))
+
+
+def test_a_link_cut_right_after_drover_switches_to_postcopy_leaves_a_split_the_rerun_finishes():
+    """Before its own switch to post-copy drover lets the source's socket buffer empty (a slow link holds half a
+    second of RAM there), so the device state crosses at once: a link cut right after the switch leaves the usual
+    split - which the playbook run again finishes - and not a move stuck in its switch-over."""
+    name, src, dst = "pc7", "hv1", "hv3"
+    before = guest_behind_a_slow_link(name, src, dirty_mb=4)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = os.path.join(tmp, "result.json")
+            # Switch after the first pass, never completing in pre-copy (a 1 ms pause limit).
+            proc = start_migration({"host": src, "name": name, "dest": dst, "convergence": "postcopy",
+                                    "convergence_knobs": {"initial_downtime_ms": 1, "max_downtime_ms": 1,
+                                                          "calibrate_switchover": False},
+                                    "postcopy_recovery_wait": 5}, out)
+            try:
+                deadline = time.time() + 240
+                while domain_state(src, name) != (libvirt.VIR_DOMAIN_PAUSED, libvirt.VIR_DOMAIN_PAUSED_POSTCOPY):
+                    assert time.time() < deadline and proc.poll() is None, "drover never switched to post-copy"
+                    time.sleep(0.05)
+                lab("exec", dst, "--", "ip", "link", "set", "eth0", "down")
+                proc.wait(timeout=300)
+                wait_source_qemu_paused(src, name)
+            finally:
+                lab("exec", dst, "--", "ip", "link", "set", "eth0", "up")
+                if proc.poll() is None:
+                    proc.kill()
+            with open(out) as f:
+                failed = json.load(f)
+        assert failed.get("failed") and "FAILED IN POST-COPY" in failed["msg"], failed
+        [switch] = [d for d in failed["decisions"] if d["action"] == "postcopy"]
+        print("drained before the switch: %s; states %s / %s" % (switch.get("drained"), domain_state(src, name),
+                                                                 domain_state(dst, name)))
+        assert switch["drained"]["queued_after"] <= 256 << 10, switch
+        assert domain_state(dst, name) != (libvirt.VIR_DOMAIN_PAUSED, libvirt.VIR_DOMAIN_PAUSED_MIGRATION), \
+            "stuck in the switch-over although drover drained first"
+
+        run = playbook("playbooks/migrate.yml", {"drover_vm": name, "drover_to": dst})
+        assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+        assert "finished, forward, the move to %s that failed in post-copy" % dst in run.stdout, run.stdout[-3000:]
+        assert_runs_only_on(name, dst)
+        wait_heartbeat_after(dst, name, before, timeout=60)
+    finally:
+        undo_slow_link(src)
