@@ -76,11 +76,19 @@ def plan_job_change(name, phase, state, force):
     return force
 
 
-def apply_job_change(dom, call):
+def apply_job_change(dom, call, drain=None):
+    """Carry out plan_job_change's call; `drain` (a _postcopy.StreamDrain) runs before a switch to post-copy."""
     if call == "abort":
         dom.abortJob()
     elif call == "postcopy":
-        dom.migrateStartPostCopy(0)
+        if drain is not None:
+            drain()
+        try:
+            dom.migrateStartPostCopy(0)
+        except Exception:
+            if drain is not None:
+                drain.restore()
+            raise
     elif call == "pause":
         dom.suspend()
 

@@ -88,9 +88,9 @@ def qemu_sockets(pid, proc="/proc"):
 
 
 def queued_bytes(pid, dest_ips, proc="/proc"):
-    """Bytes process `pid` has written to its established TCP connections to `dest_ips` that the peer has not
-    acknowledged yet (the kernel's tx_queue), summed; None when its sockets cannot be read."""
-    dest_ips = set(dest_ips)
+    """Bytes process `pid` has written to its established TCP connections to `dest_ips` (None: to any peer) that the
+    peer has not acknowledged yet (the kernel's tx_queue), summed; None when its sockets cannot be read."""
+    dest_ips = None if dest_ips is None else set(dest_ips)
     try:
         inodes = _socket_inodes(pid, proc)
         total = 0
@@ -102,7 +102,8 @@ def queued_bytes(pid, dest_ips, proc="/proc"):
                 next(table)
                 for line in table:
                     fields = line.split()
-                    if fields[9] in inodes and fields[3] == "01" and _hex_addr(fields[2])[0] in dest_ips:
+                    if fields[9] in inodes and fields[3] == "01" and (
+                            dest_ips is None or _hex_addr(fields[2])[0] in dest_ips):
                         total += int(fields[4].split(":")[0], 16)
         return total
     except (OSError, ValueError, IndexError, StopIteration):
@@ -116,8 +117,9 @@ class StreamDrain:
     The switch sends the device state behind whatever the kernel still holds for the destination; a link that
     dies before it is through leaves the move stuck (QEMU before 10.2; see docs/migrate.md). Pre-copy is slowed
     to 1 MiB/s until at most `threshold` bytes are queued, or `wait` seconds; `restore()` puts the speed back
-    when the switch does not happen. Best effort: without the QEMU's sockets (another pid file path, no
-    permission) nothing is slowed."""
+    when the switch does not happen. Without `dest_host` every connection of the QEMU counts (the stream is the
+    only large one). Best effort: without the QEMU's sockets (another pid file path, no permission) nothing is
+    slowed."""
 
     def __init__(self, dom, name, dest_host, libvirt, threshold=256 << 10, wait=3.0, sleep=time.sleep,
                  clock=time.monotonic, pid_dir="/run/libvirt/qemu", proc="/proc"):
@@ -130,7 +132,7 @@ class StreamDrain:
         try:
             with open(os.path.join(self.pid_dir, "%s.pid" % self.name)) as f:
                 pid = int(f.read().strip())
-            return queued_bytes(pid, host_addresses(self.dest_host), self.proc)
+            return queued_bytes(pid, host_addresses(self.dest_host) if self.dest_host else None, self.proc)
         except (OSError, ValueError):
             return None
 

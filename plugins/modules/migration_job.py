@@ -65,7 +65,10 @@ options:
       - M(drover.libvirt.migrate) finds it by itself; give it here for a migration started elsewhere.
     type: int
   force:
-    description: How to force completion with O(state=completed).
+    description:
+      - How to force completion with O(state=completed).
+      - Before a switch to V(postcopy), pre-copy is slowed to 1 MiB/s until the source's kernel holds at most 256 KiB
+        for the domain's connections (at most 3 s), so the switch's device state crosses at once.
     type: str
     choices: [postcopy, pause]
     default: postcopy
@@ -131,6 +134,7 @@ from ansible_collections.drover.libvirt.plugins.module_utils._job_control import
     recover,
 )
 from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_module import LibvirtModule
+from ansible_collections.drover.libvirt.plugins.module_utils._postcopy import StreamDrain
 
 
 def main():
@@ -158,7 +162,8 @@ def main():
             return recover(module, conn, dom, job)
         action = plan_job_change(p["name"], job["phase"], p["state"], p["force"])
         if action and not module.check_mode:
-            apply_job_change(dom, action)
+            # As migrate does before its own switch: the device state must not queue behind a buffer of RAM.
+            apply_job_change(dom, action, StreamDrain(dom, p["name"], None, module.libvirt))
         return {"changed": action is not None, "job": job, "action": action}
 
     module.run(work)

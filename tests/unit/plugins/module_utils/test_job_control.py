@@ -1,7 +1,8 @@
 import pytest
 
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
-from ansible_collections.drover.libvirt.plugins.module_utils._job_control import job_phase, job_report, plan_job_change
+from ansible_collections.drover.libvirt.plugins.module_utils._job_control import (
+    apply_job_change, job_phase, job_report, plan_job_change)
 
 
 @pytest.mark.parametrize("state,reason,job,phase", [
@@ -40,3 +41,31 @@ def test_force_completion():
     assert plan_job_change("vm1", "none", "completed", "pause") is None
     with pytest.raises(DroverError, match="needs recovery"):
         plan_job_change("vm1", "postcopy_failed", "completed", "postcopy")
+
+
+def test_a_forced_switch_to_postcopy_drains_first_and_restores_the_speed_when_it_fails():
+    calls = []
+
+    class Drain:
+        def __call__(self):
+            calls.append("drain")
+
+        def restore(self):
+            calls.append("restore")
+
+    class Dom:
+        refuse = False
+
+        def migrateStartPostCopy(self, _flags):
+            calls.append("switch")
+            if self.refuse:
+                raise RuntimeError("not in pre-copy")
+
+    apply_job_change(Dom(), "postcopy", Drain())
+    assert calls == ["drain", "switch"]
+    calls.clear()
+    dom = Dom()
+    dom.refuse = True
+    with pytest.raises(RuntimeError):
+        apply_job_change(dom, "postcopy", Drain())
+    assert calls == ["drain", "switch", "restore"]

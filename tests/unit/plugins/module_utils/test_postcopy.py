@@ -249,3 +249,12 @@ def test_a_buffer_that_does_not_empty_is_waited_for_at_most_wait_seconds():
                         sleep=lambda s: now.__setitem__(0, now[0] + s), clock=lambda: now[0])
     drain._queued = lambda: 4 << 20
     assert 3000 <= drain()["waited_ms"] <= 3050
+
+
+def test_without_a_destination_every_connection_of_the_qemu_counts(tmp_path):
+    proc = fake_proc(tmp_path)
+    table = (tmp_path / "42" / "net" / "tcp").read_text().replace(
+        "0300FB0A:C000 01 00000000:00000000", "0300FB0A:C000 01 00000400:00000000", 1)
+    (tmp_path / "42" / "net" / "tcp").write_text(table)
+    assert queued_bytes(42, None, proc=proc) == 1024
+    assert queued_bytes(42, ["10.251.0.2"], proc=proc) == 0
