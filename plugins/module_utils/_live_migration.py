@@ -37,8 +37,8 @@ from ansible_collections.drover.libvirt.plugins.module_utils._migration_rules im
     lost_in_postcopy,
     lost_text,
     migration_flags,
-    stuck_text,
     migration_params,
+    stuck_text,
     where_after_failure,
 )
 from ansible_collections.drover.libvirt.plugins.module_utils._postcopy import PostcopyRecovery, StreamDrain, find_data_port
