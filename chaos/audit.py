@@ -287,19 +287,22 @@ def audit(vms, wait=90, volumes_before=None, stuck_is_lost=True):
         places = states.get(name, [])
         if not active and not persistent:
             (unaccounted if unread else lost).append(name)
-        elif len(places) == 1 and places[0][1] in DESTINATION_HALF and not unread:
-            # The destination half of a post-copy move with no source half anywhere: its missing memory is gone.
+        elif len(places) == 1 and places[0][1] in DESTINATION_HALF | SOURCE_HALF and not unread:
+            # One half of a post-copy move with no other half anywhere: the memory that half lacks is gone.
             lost.append(name)
             why = source_crash(name, places[0][0])
-            lost_in_postcopy.append("%s on %s in post-copy, its source half gone%s" % (
-                name, places[0][0], ": " + why if why else ""))
+            lost_in_postcopy.append("%s on %s in post-copy (state %s/%s), no other half left%s" % (
+                name, places[0][0], places[0][1][0], places[0][1][1], ": " + why if why else ""))
         elif postcopy_halves(places, persistent, STUCK_DESTINATION):
             # Down: its memory is only in a source QEMU that can neither finish the move nor run it again - once
             # that QEMU has given the stream up; right after a fault it may still deliver the device state.
-            (lost if stuck_is_lost else postcopy_split).append(name if stuck_is_lost else name + " stuck")
-            (lost_in_postcopy if stuck_is_lost else []).append("%s stuck in the switch-over to post-copy: paused on %s (post-copy failed), "
-                                    "never started on %s" % ((name,) + postcopy_halves(places, persistent,
-                                                                                        STUCK_DESTINATION)))
+            stuck = ("%s stuck in the switch-over to post-copy: paused on %s (post-copy failed), never started on %s"
+                     % ((name,) + postcopy_halves(places, persistent, STUCK_DESTINATION)))
+            if stuck_is_lost:
+                lost.append(name)
+                lost_in_postcopy.append(stuck)
+            else:
+                postcopy_split.append(stuck)
         elif halves:
             postcopy_split.append("%s paused on %s (post-copy failed), running on %s" % ((name,) + halves))
         elif len(active) > 1 or len(persistent) > 1:

@@ -11,7 +11,8 @@ Private to drover.libvirt; no compatibility promise.
 from __future__ import annotations
 
 from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_enums import (
-    DOMAIN_PAUSED, DOMAIN_SHUTOFF, PAUSED_USER, POSTCOPY_STATES, SHUTOFF_REASON_NAMES, STATE_NAMES)
+    DOMAIN_PAUSED, DOMAIN_SHUTOFF, PAUSED_USER, POSTCOPY_FAILED_STATES, POSTCOPY_STATES, SHUTOFF_REASON_NAMES,
+    STATE_NAMES)
 from ansible_collections.drover.libvirt.plugins.module_utils._migration_rules import ABSENT
 
 
@@ -30,10 +31,13 @@ def presence(conn, name, libvirt):
         "active": active,
         "persistent": bool(dom.isPersistent()),
         "state": STATE_NAMES.get(state, str(state)),
-        "migratable": active and (state != DOMAIN_PAUSED or reason == PAUSED_USER),
+        "migratable": active and (state != DOMAIN_PAUSED or reason == PAUSED_USER)
+        and (state, reason) not in POSTCOPY_STATES,
         "uuid": dom.UUIDString(),
-        # Either half of a post-copy migration that has not finished (see _migration_rules.lost_in_postcopy).
+        # Either half of a post-copy migration that has not finished (see _migration_rules.lost_in_postcopy),
+        # and whether that half has noticed its stream failed.
         "postcopy": active and (state, reason) in POSTCOPY_STATES,
+        "postcopy_failed": active and (state, reason) in POSTCOPY_FAILED_STATES,
         "reason": SHUTOFF_REASON_NAMES.get(reason, str(reason)) if state == DOMAIN_SHUTOFF else None,
     }
 

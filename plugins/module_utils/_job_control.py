@@ -15,7 +15,7 @@ from ansible_collections.drover.libvirt.plugins.module_utils._errors import Drov
 from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_enums import (
     DOMAIN_PAUSED, DOMAIN_RUNNING, JOB_BOUNDED, JOB_NONE, JOB_OPERATION_MIGRATION_IN, JOB_OPERATION_MIGRATION_OUT,
     JOB_UNBOUNDED, PAUSED_POSTCOPY, PAUSED_POSTCOPY_FAILED, RUNNING_POSTCOPY, RUNNING_POSTCOPY_FAILED)
-from ansible_collections.drover.libvirt.plugins.module_utils._migration_rules import decide, lost_text, stuck_text
+from ansible_collections.drover.libvirt.plugins.module_utils._migration_rules import ABSENT, decide, lost_text, stuck_text
 from ansible_collections.drover.libvirt.plugins.module_utils._postcopy import PostcopyRecovery, host_addresses
 from ansible_collections.drover.libvirt.plugins.module_utils._uri import destination_uri, parse_uri
 
@@ -119,7 +119,11 @@ def recover(module, sconn, dom, job):
         if not landed and recovery.stuck:
             raise DroverError(stuck_text("domain %r" % name), steps=recovery.steps)
         if not landed and recovery.source_gone:
-            raise DroverError(lost_text("domain %r" % name, presence(sconn, name, lv)), steps=recovery.steps)
+            try:
+                src = presence(sconn, name, lv)
+            except lv.libvirtError:
+                src = dict(ABSENT, exists=True, state="shutoff")  # seen shut off by the recovery a moment ago
+            raise DroverError(lost_text("domain %r" % name, src), steps=recovery.steps)
         if not landed:
             raise DroverError("the post-copy migration of %r could not be recovered within %ss; its memory is "
                               "still split between the hosts, do not destroy either side" % (name, p["wait"]),

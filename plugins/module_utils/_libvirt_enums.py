@@ -27,11 +27,14 @@ PAUSED_MIGRATION = 2
 PAUSED_POSTCOPY = 12
 PAUSED_POSTCOPY_FAILED = 13
 
-# The (state, reason) pairs of either half of a post-copy migration that has not finished.
+# The (state, reason) pairs of either half of a post-copy migration that has not finished, and of those the
+# ones where the half has noticed that its stream failed.
 POSTCOPY_STATES = frozenset({(DOMAIN_RUNNING, RUNNING_POSTCOPY), (DOMAIN_RUNNING, RUNNING_POSTCOPY_FAILED),
                              (DOMAIN_PAUSED, PAUSED_POSTCOPY), (DOMAIN_PAUSED, PAUSED_POSTCOPY_FAILED)})
+POSTCOPY_FAILED_STATES = frozenset({(DOMAIN_RUNNING, RUNNING_POSTCOPY_FAILED), (DOMAIN_PAUSED, PAUSED_POSTCOPY_FAILED)})
 
 # virDomainShutoffReason
+SHUTOFF_MIGRATED = 4
 SHUTOFF_REASON_NAMES = dict(enumerate(
     ("unknown", "shut down", "destroyed", "crashed", "migrated", "saved", "failed to start", "from snapshot",
      "daemon")))

@@ -212,6 +212,8 @@ class LiveMigration:
         try:
             src, dst = self._where()
             location = where_after_failure(src, dst)
+            if location == "lost" and error is None:
+                location = "destination"  # libvirt says the move completed: the destination has it all
         except self.lv.libvirtError:
             if not postcopy:
                 raise
@@ -237,12 +239,12 @@ class LiveMigration:
                 src, dst = self._where()
                 location = where_after_failure(src, dst)
             else:
+                # What the recovery found, even when the hosts cannot be read again below.
+                location = "stuck" if recovery.stuck else "lost" if recovery.source_gone else location
                 try:
                     src, dst = self._where()
                     if lost_in_postcopy(src, dst):
                         location = "lost"  # the source's QEMU died while the recovery waited
-                    elif recovery.stuck:
-                        location = "stuck"
                 except self.lv.libvirtError:
                     pass  # keep the last known states for the report
         if location != "destination":

@@ -16,7 +16,7 @@ from ansible_collections.drover.libvirt.plugins.module_utils._errors import Drov
 
 # A domain's presence on one host (see _domain_presence.presence) when it is not there.
 ABSENT = {"exists": False, "active": False, "persistent": False, "state": "absent",
-          "migratable": False, "uuid": None, "postcopy": False, "reason": None}
+          "migratable": False, "uuid": None, "postcopy": False, "postcopy_failed": False, "reason": None}
 
 # Stats keys of virDomainGetJobStats (VIR_DOMAIN_JOB_*) used in results.
 _SAMPLE_KEYS = {
@@ -51,10 +51,14 @@ def lost_in_postcopy(src, dst):
     """True when the destination runs the half of a post-copy move whose source half is gone.
 
     The memory the destination had not received yet died with the source's QEMU (crashed, killed, or
-    restarted by QEMU itself after a failed switch-over): the guest cannot go on, and the move can
-    neither finish nor be undone. It is not a landed move.
+    restarted by QEMU itself after an I/O error it did not pause on): the guest cannot go on, and the move
+    can neither finish nor be undone. It is not a landed move.
     """
-    return bool(dst.get("postcopy")) and dst["active"] and not src["active"]
+    if not (dst.get("postcopy") and dst["active"]) or src["active"] or src.get("reason") == "migrated":
+        return False  # a source shut off as "migrated" finished the move; the destination is only slow to say so
+    # A source that is not there at all may be one the finished move undefined: only a destination that has noticed
+    # its stream failed says otherwise.
+    return src["exists"] or bool(dst.get("postcopy_failed"))
 
 
 def lost_text(subject, src, dst_name="the destination"):

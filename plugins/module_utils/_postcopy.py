@@ -30,7 +30,7 @@ from collections import Counter
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
 from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_enums import (
     DOMAIN_PAUSED, DOMAIN_RUNNING, DOMAIN_SHUTOFF, PAUSED_MIGRATION, PAUSED_POSTCOPY_FAILED, POSTCOPY_STATES,
-    RUNNING_POSTCOPY, RUNNING_POSTCOPY_FAILED, version_text)
+    RUNNING_POSTCOPY, RUNNING_POSTCOPY_FAILED, SHUTOFF_MIGRATED, version_text)
 
 # libvirt versions whose POSTCOPY_RESUME path dereferences NULL in the destination daemon.
 RESUME_CRASHES = {11003000}
@@ -242,7 +242,10 @@ class PostcopyRecovery:
         """True once the destination runs the guest and the source's QEMU is gone."""
         try:
             src_state, src_reason = self.sdom.state()[:2]
-        except self.lv.libvirtError:
+        except self.lv.libvirtError as exc:
+            if exc.get_error_code() != self.lv.VIR_ERR_NO_DOMAIN:
+                self.source_gone = self.never_switched = False
+                return False  # the source's daemon did not answer (restarting, connection lost): not known
             src_state, src_reason = DOMAIN_SHUTOFF, None  # undefined: gone
         try:
             ddom = self.dconn.lookupByName(self.name)
@@ -256,7 +259,9 @@ class PostcopyRecovery:
             return False
         # The source gone while the destination still waits in post-copy: lost, unless libvirt is only slow to
         # note that the move finished (run() gives it a few seconds).
-        self.source_gone = src_state == DOMAIN_SHUTOFF and (dst_state, dst_reason) in POSTCOPY_STATES
+        # (A source shut off as "migrated" finished the move: the destination only has not noted it yet.)
+        self.source_gone = (src_state == DOMAIN_SHUTOFF and src_reason != SHUTOFF_MIGRATED
+                            and (dst_state, dst_reason) in POSTCOPY_STATES)
         # The destination still an incoming migration that never started: it never got the device state.
         self.never_switched = ((src_state, src_reason) == (DOMAIN_PAUSED, PAUSED_POSTCOPY_FAILED)
                                and (dst_state, dst_reason) == (DOMAIN_PAUSED, PAUSED_MIGRATION))
@@ -298,7 +303,10 @@ class PostcopyRecovery:
             if self._landed():
                 self.steps.append("landed on the destination after %.1fs" % (self.clock() - start))
                 return True
-            gone_since = (gone_since or self.clock()) if self.source_gone else None
+            if not self.source_gone:
+                gone_since = None
+            elif gone_since is None:
+                gone_since = self.clock()
             if gone_since is not None and self.clock() - gone_since >= SOURCE_GONE_SETTLE:
                 self.steps.append("the source's QEMU is gone while the destination still waits in post-copy: the "
                                   "memory that had not crossed is lost, nothing can resume the move")

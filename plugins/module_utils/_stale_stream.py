@@ -242,7 +242,7 @@ def split_moves(fleet, hosts=None, stuck=False):
 
     With `stuck`, the moves stuck in their switch-over to post-copy instead: the same source, and the same UUID
     paused on exactly one other host as an incoming migration that never started (reason "migration") - the
-    destination never received the guest's device state (see stuck_in_switchover in _migration_rules).
+    destination never received the guest's device state (see _migration_rules.stuck_text).
     """
     role_of = _stuck_role if stuck else _split_role
     found = {}

@@ -198,8 +198,8 @@ def test_a_sample_libvirt_never_answers_does_not_hold_the_monitor_past_the_call(
     dom.released.set()
 
 
-def _postcopy_half(state="running"):
-    return dict(here(state), postcopy=True)
+def _postcopy_half(state="running", failed=True):
+    return dict(here(state), postcopy=True, postcopy_failed=failed)
 
 
 @pytest.mark.parametrize("src", [dict(here("shutoff"), reason="crashed"), ABSENT])
@@ -212,6 +212,15 @@ def test_a_destination_half_whose_source_is_gone_is_lost_not_landed(src):
     assert "LOST IN POST-COPY" in str(err.value)
     assert ("source: shut off (crashed)" if src["exists"] else "source: absent") in str(err.value)
     assert "Restart it from its disks on the destination" in str(err.value)
+
+
+def test_a_destination_slow_to_note_a_finished_move_is_not_lost():
+    """The source shut off as "migrated", or gone (a finished move undefines it) while the destination still says
+    "post-copy" without having noticed a failure: the move finished; nothing says the guest is lost."""
+    assert not m.lost_in_postcopy(dict(here("shutoff"), reason="migrated"), _postcopy_half())
+    assert not m.lost_in_postcopy(ABSENT, _postcopy_half(failed=False))
+    assert m.where_after_failure(ABSENT, _postcopy_half(failed=False)) == "destination"
+    assert m.lost_in_postcopy(dict(here("shutoff"), reason="crashed"), _postcopy_half(failed=False))
 
 
 def test_the_two_halves_of_a_failed_postcopy_are_split_not_lost():

@@ -53,12 +53,14 @@ def test_the_port_most_streams_go_to_is_the_migration_port(tmp_path):
 
 
 class _Error(Exception):
-    pass
+    def get_error_code(self):
+        return 38  # VIR_ERR_SYSTEM_ERROR: the daemon did not answer
 
 
 class _Libvirt:
     libvirtError = _Error
     VIR_ERR_NO_DOMAIN = 42
+    VIR_ERR_SYSTEM_ERROR = 38
 
 
 class _Dom:
@@ -258,3 +260,32 @@ def test_without_a_destination_every_connection_of_the_qemu_counts(tmp_path):
     (tmp_path / "42" / "net" / "tcp").write_text(table)
     assert queued_bytes(42, None, proc=proc) == 1024
     assert queued_bytes(42, ["10.251.0.2"], proc=proc) == 0
+
+
+class _Unreachable:
+    """A source domain whose daemon does not answer (restarting, connection lost)."""
+
+    def state(self):
+        raise _Error("cannot reach the libvirt daemon")
+
+
+def test_a_source_that_cannot_be_asked_is_not_taken_for_gone():
+    now = [0.0]
+    recovery = PostcopyRecovery(_Unreachable(), _Conn(_Dom((1, 11))), "c1", _Libvirt, None,
+                                sleep=lambda s: now.__setitem__(0, now[0] + s), clock=lambda: now[0])
+    assert recovery.run(60, lambda: None, (None, None)) is False
+    assert now[0] >= 60 and not recovery.source_gone
+    assert recovery.steps[-1].startswith("not landed after 60s")
+
+
+def test_a_source_shut_off_as_migrated_finished_the_move():
+    now = [0.0]
+    dest = _Dom((1, 10))
+
+    def sleep(seconds):
+        now[0] += seconds
+        if now[0] >= 30:
+            dest._state = (1, 2)
+
+    recovery = PostcopyRecovery(_Dom((5, 4)), _Conn(dest), "c1", _Libvirt, None, sleep=sleep, clock=lambda: now[0])
+    assert recovery.run(300, lambda: None, (None, None)) is True  # not lost after 10 s: it waited for the landing
