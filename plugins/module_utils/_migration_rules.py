@@ -94,6 +94,10 @@ def decide(name, src, dst, persist, undefine_source):
         if dst["exists"]:
             raise DroverError("domain %r is already defined on the destination (%s); refusing to "
                               "migrate over that definition" % (name, dst["state"]))
+        if src.get("postcopy"):
+            raise DroverError("domain %r is still one half of a post-copy migration that has not finished (%s on the "
+                              "source); it moves on once that migration is done (playbooks/migrate.yml finishes a "
+                              "failed one)" % (name, src["state"]))
         if not src["migratable"]:
             raise DroverError("domain %r is %s on the source; only a running or user-paused domain "
                               "can be live-migrated" % (name, src["state"]))

@@ -264,3 +264,8 @@ def test_the_switch_to_postcopy_drains_first_and_says_so_and_a_failed_switch_res
                      poll_interval=0.01, clock=FakeClock(), before_postcopy=Drain())
     mon.run(dom.migrate)
     assert calls[:3] == ["drain", "switch", "restore"]
+
+
+def test_a_half_of_an_unfinished_postcopy_is_not_migrated_on():
+    with pytest.raises(DroverError, match="still one half of a post-copy migration that has not finished"):
+        m.decide("vm1", dict(_postcopy_half(), migratable=False), ABSENT, True, True)
