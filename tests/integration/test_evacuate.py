@@ -129,6 +129,20 @@ def test_a_guest_probe_that_hangs_is_stopped_at_its_time_limit():
     assert "the probe did not finish in time" in verdicts["app1"]["reason"], verdicts["app1"]
     for name in set(RUNNING) - {"app1"}:
         assert verdicts[name]["ok"] and verdicts[name]["alive_by"] == "probe", verdicts[name]
+    # Only the hung one probed: every item of the task stopped by its timeout, and still a verdict, not a failed run.
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "verdicts.json")
+        proc = playbook("tests/integration/playbooks/verify_role.yml", {
+            "verify_domains": ["app1"], "verify_probe_command": "%s %s app1" % (probe, tmp),
+            "verify_probe_timeout": "5", "verify_fail": "false", "result_file": out})
+        assert proc.returncode == 0, proc.stdout[-3000:]
+        with open(out) as f:
+            [alone] = [v for v in json.load(f) if v["name"] == "app1"]
+        with open(os.path.join(tmp, "app1.pid")) as f:
+            hung = int(f.read())
+        if os.path.exists("/proc/%d" % hung):
+            os.kill(hung, signal.SIGKILL)
+    assert not alone["ok"] and "the probe did not finish in time" in alone["reason"], alone
 
 
 def test_check_mode_prints_the_plan_and_changes_nothing():
