@@ -302,6 +302,10 @@ class LiveMigration:
             where = lost_text("it", src)
         elif location == "stuck":
             where = stuck_text("it")
+        elif postcopy and not src["exists"] and dst["state"] == "unreachable":
+            where = ("the source finished its side of the post-copy move and removed its definition, but the "
+                     "destination could not be reached to confirm that the guest runs there; running "
+                     "playbooks/migrate.yml again once it answers finishes the move")
         elif postcopy and location in ("both", "none"):
             where = ("it FAILED IN POST-COPY: its memory is split between both hosts (source %s, destination "
                      "%s); do not destroy either side: running playbooks/migrate.yml again finishes it (or "
