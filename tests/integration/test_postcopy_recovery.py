@@ -340,11 +340,18 @@ def wait_new_boot(host, name, before, timeout=120):
         time.sleep(1)
 
 
-def wait_source_qemu_paused(src, name, timeout=120):
-    """The source's QEMU gives a dead stream up (postcopy-paused) once its kernel stops retransmitting."""
+def wait_source_qemu_paused(src, name, timeout=120, or_finished=False):
+    """The source's QEMU gives a dead stream up (postcopy-paused) once its kernel stops retransmitting; returns
+    "paused" - or, with `or_finished`, "finished" when the move was through before the link died (the source's
+    QEMU gone)."""
     deadline = time.time() + timeout
-    while '"postcopy-paused"' not in lab("exec", src, "--", "virsh", "qemu-monitor-command", name,
-                                         '{"execute": "query-migrate"}', check=False).stdout:
+    while True:
+        if '"postcopy-paused"' in lab("exec", src, "--", "virsh", "qemu-monitor-command", name,
+                                      '{"execute": "query-migrate"}', check=False).stdout:
+            return "paused"
+        if or_finished and "running" not in lab("exec", src, "--", "virsh", "domstate", name, check=False).stdout \
+                and "paused" not in lab("exec", src, "--", "virsh", "domstate", name, check=False).stdout:
+            return "finished"
         assert time.time() < deadline, "the source's QEMU never paused the move"
         time.sleep(2)
 
@@ -514,7 +521,7 @@ def test_a_move_cut_in_its_switch_over_to_postcopy_is_reported_stuck_and_left_un
 def test_a_link_cut_right_after_drover_switches_to_postcopy_leaves_a_split_the_rerun_finishes():
     """Before its own switch to post-copy drover lets the source's socket buffer empty (a slow link holds half a
     second of RAM there), so the device state crosses at once: a link cut right after the switch leaves the usual
-    split - which the playbook run again finishes - and not a move stuck in its switch-over."""
+    split - which the playbook run again finishes - or a move already through, never one stuck in its switch-over."""
     name, src, dst = "pc7", "hv1", "hv3"
     before = guest_behind_a_slow_link(name, src, dirty_mb=4)
     try:
@@ -532,24 +539,27 @@ def test_a_link_cut_right_after_drover_switches_to_postcopy_leaves_a_split_the_r
                     time.sleep(0.05)
                 lab("exec", dst, "--", "ip", "link", "set", "eth0", "down")
                 proc.wait(timeout=300)
-                wait_source_qemu_paused(src, name)
+                # The few MiB left after the drained switch may all be through before the cut lands.
+                outcome = wait_source_qemu_paused(src, name, or_finished=True)
             finally:
                 lab("exec", dst, "--", "ip", "link", "set", "eth0", "up")
                 if proc.poll() is None:
                     proc.kill()
             with open(out) as f:
-                failed = json.load(f)
-        assert failed.get("failed") and "FAILED IN POST-COPY" in failed["msg"], failed
-        [switch] = [d for d in failed["decisions"] if d["action"] == "postcopy"]
-        print("drained before the switch: %s; states %s / %s" % (switch.get("drained"), domain_state(src, name),
-                                                                 domain_state(dst, name)))
+                result = json.load(f)
+        [switch] = [d for d in result["decisions"] if d["action"] == "postcopy"]
+        where = {h: domain_state(h, name) for h in placement(name)}
+        print("drained before the switch: %s; then %s; states %s" % (switch.get("drained"), outcome, where))
         assert switch["drained"]["queued_after"] <= 256 << 10, switch
-        assert domain_state(dst, name) != (libvirt.VIR_DOMAIN_PAUSED, libvirt.VIR_DOMAIN_PAUSED_MIGRATION), \
+        assert where.get(dst) != (libvirt.VIR_DOMAIN_PAUSED, libvirt.VIR_DOMAIN_PAUSED_MIGRATION), \
             "stuck in the switch-over although drover drained first"
+        if outcome == "paused":
+            assert result.get("failed") and "FAILED IN POST-COPY" in result["msg"], result
 
         run = playbook("playbooks/migrate.yml", {"drover_vm": name, "drover_to": dst})
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
-        assert "finished, forward, the move to %s that failed in post-copy" % dst in run.stdout, run.stdout[-3000:]
+        if outcome == "paused":
+            assert "finished, forward, the move to %s that failed in post-copy" % dst in run.stdout, run.stdout[-3000:]
         assert_runs_only_on(name, dst)
         wait_heartbeat_after(dst, name, before, timeout=60)
     finally:
