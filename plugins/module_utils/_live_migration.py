@@ -245,6 +245,8 @@ class LiveMigration:
                     src, dst = self._where()
                     if lost_in_postcopy(src, dst):
                         location = "lost"  # the source's QEMU died while the recovery waited
+                    elif location == "lost":
+                        location = where_after_failure(src, dst)  # read again: the hosts say otherwise now
                 except self.lv.libvirtError:
                     pass  # keep the last known states for the report
         if location != "destination":

@@ -29,8 +29,9 @@ from collections import Counter
 
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
 from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_enums import (
-    DOMAIN_PAUSED, DOMAIN_RUNNING, DOMAIN_SHUTOFF, PAUSED_MIGRATION, PAUSED_POSTCOPY_FAILED, POSTCOPY_STATES,
-    RUNNING_POSTCOPY, RUNNING_POSTCOPY_FAILED, SHUTOFF_MIGRATED, version_text)
+    DOMAIN_PAUSED, DOMAIN_RUNNING, DOMAIN_SHUTOFF, PAUSED_MIGRATION, PAUSED_POSTCOPY_FAILED, POSTCOPY_FAILED_STATES,
+    POSTCOPY_STATES, RUNNING_POSTCOPY, RUNNING_POSTCOPY_FAILED, SHUTOFF_MIGRATED, version_text)
+from ansible_collections.drover.libvirt.plugins.module_utils._migration_rules import lost_in_postcopy
 
 # libvirt versions whose POSTCOPY_RESUME path dereferences NULL in the destination daemon.
 RESUME_CRASHES = {11003000}
@@ -137,7 +138,14 @@ class StreamDrain:
             return None
 
     def __call__(self):
-        """Drain; returns what was done, for the decisions log: {queued_before, queued_after, waited_ms}."""
+        """Drain; returns what was done, for the decisions log: {queued_before, queued_after, waited_ms}. Never
+        raises: the switch it prepares must happen whatever goes wrong here."""
+        try:
+            return self._drain()
+        except Exception as exc:  # pylint: disable=broad-except
+            return {"queued_before": None, "queued_after": None, "waited_ms": 0, "error": str(exc)}
+
+    def _drain(self):
         before = self._queued()
         if before is None or before <= self.threshold:
             return {"queued_before": before, "queued_after": before, "waited_ms": 0}
@@ -246,22 +254,28 @@ class PostcopyRecovery:
             if exc.get_error_code() != self.lv.VIR_ERR_NO_DOMAIN:
                 self.source_gone = self.never_switched = False
                 return False  # the source's daemon did not answer (restarting, connection lost): not known
-            src_state, src_reason = DOMAIN_SHUTOFF, None  # undefined: gone
+            src_state, src_reason = None, None  # undefined: gone
         try:
             ddom = self.dconn.lookupByName(self.name)
             dst_state, dst_reason = ddom.state()
         except self.lv.libvirtError as exc:
+            self.source_gone = self.never_switched = False  # not known without the destination
             if exc.get_error_code() != self.lv.VIR_ERR_NO_DOMAIN and self.reconnect is not None:
                 try:
                     self.dconn = self.reconnect()  # the link took the old connection with it
                 except (self.lv.libvirtError, DroverError):
                     pass
             return False
-        # The source gone while the destination still waits in post-copy: lost, unless libvirt is only slow to
-        # note that the move finished (run() gives it a few seconds).
-        # (A source shut off as "migrated" finished the move: the destination only has not noted it yet.)
-        self.source_gone = (src_state == DOMAIN_SHUTOFF and src_reason != SHUTOFF_MIGRATED
-                            and (dst_state, dst_reason) in POSTCOPY_STATES)
+        # The source gone while the destination still waits in post-copy: lost by the same rule as everywhere
+        # (_migration_rules.lost_in_postcopy), unless libvirt is only slow to note that the move finished (run()
+        # gives it a few seconds).
+        self.source_gone = lost_in_postcopy(
+            {"exists": src_state is not None, "active": src_state not in (None, DOMAIN_SHUTOFF),
+             "reason": "migrated" if src_reason == SHUTOFF_MIGRATED and src_state == DOMAIN_SHUTOFF else None},
+            {"active": True, "postcopy": (dst_state, dst_reason) in POSTCOPY_STATES,
+             "postcopy_failed": (dst_state, dst_reason) in POSTCOPY_FAILED_STATES})
+        if src_state is None:
+            src_state = DOMAIN_SHUTOFF
         # The destination still an incoming migration that never started: it never got the device state.
         self.never_switched = ((src_state, src_reason) == (DOMAIN_PAUSED, PAUSED_POSTCOPY_FAILED)
                                and (dst_state, dst_reason) == (DOMAIN_PAUSED, PAUSED_MIGRATION))

@@ -289,3 +289,37 @@ def test_a_source_shut_off_as_migrated_finished_the_move():
 
     recovery = PostcopyRecovery(_Dom((5, 4)), _Conn(dest), "c1", _Libvirt, None, sleep=sleep, clock=lambda: now[0])
     assert recovery.run(300, lambda: None, (None, None)) is True  # not lost after 10 s: it waited for the landing
+
+
+class _Undefined:
+    """A source domain that a finished move undefined."""
+
+    def state(self):
+        error = _Error("no such domain")
+        error.get_error_code = lambda: 42
+        raise error
+
+
+def test_a_source_undefined_while_the_destination_still_says_postcopy_is_not_lost_by_the_same_rule():
+    """As _migration_rules.lost_in_postcopy: an absent source is gone only when the destination noticed its stream
+    failed; else the move finished and the destination is slow to say so."""
+    now = [0.0]
+    recovery = PostcopyRecovery(_Undefined(), _Conn(_Dom((1, 10))), "c1", _Libvirt, None,
+                                sleep=lambda s: now.__setitem__(0, now[0] + s), clock=lambda: now[0])
+    assert recovery.run(60, lambda: None, (None, None)) is False
+    assert now[0] >= 60 and not recovery.source_gone
+    now[0] = 0.0
+    recovery = PostcopyRecovery(_Undefined(), _Conn(_Dom((1, 11))), "c1", _Libvirt, None,
+                                sleep=lambda s: now.__setitem__(0, now[0] + s), clock=lambda: now[0])
+    assert recovery.run(60, lambda: None, (None, None)) is False
+    assert recovery.source_gone and now[0] < 20
+
+
+def test_a_drain_that_fails_unexpectedly_still_lets_the_switch_happen():
+    drain = StreamDrain(_SlowDom(), "c1", "10.251.0.2", _Libvirt)
+
+    def broken():
+        raise RuntimeError("odd /proc")
+
+    drain._queued = broken
+    assert drain() == {"queued_before": None, "queued_after": None, "waited_ms": 0, "error": "odd /proc"}
