@@ -38,6 +38,7 @@ from ansible_collections.drover.libvirt.plugins.module_utils._claims import (
     with_record,
 )
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
+from ansible_collections.drover.libvirt.plugins.module_utils._storage import refresh_pool
 
 # The collection's own state on each host: claims and the maintenance mark.
 STATE_POOL = "drover-state"
@@ -130,7 +131,7 @@ class ClaimStore:
     def claims(self, pool=None):
         """Every claim on the host, expired ones included, from one listing."""
         pool = pool or self._pool()
-        pool.refresh(0)
+        refresh_pool(pool, self.lv, self.sleep)
         return [c for c in (parse_name(n) for n in pool.listVolumes()) if c is not None]
 
     # ------------------------------------------------------------------ the host

@@ -20,7 +20,7 @@ from ansible_collections.drover.libvirt.plugins.module_utils._domain_presence im
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
 from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_module import describe
 from ansible_collections.drover.libvirt.plugins.module_utils._preflight_probes import StorageProbe
-from ansible_collections.drover.libvirt.plugins.module_utils._storage import disks_of, pool_for_directory, volume_xml
+from ansible_collections.drover.libvirt.plugins.module_utils._storage import disks_of, pool_for_directory, refresh_pool, volume_xml
 
 _CHUNK = 4 * 1024 * 1024
 
@@ -54,8 +54,8 @@ def copy_volume(sconn, dconn, libvirt, path):
     if spool is None or dpool is None:
         raise DroverError("disk %s needs a copy, but no active storage pool serves %s on the %s"
                           % (path, directory, "source" if spool is None else "destination"))
-    spool.refresh(0)
-    dpool.refresh(0)
+    refresh_pool(spool, libvirt)
+    refresh_pool(dpool, libvirt)
     if os.path.basename(path) in dpool.listVolumes():
         raise DroverError("the destination already has a volume at %s; refusing to overwrite it" % path)
     svol = sconn.storageVolLookupByPath(path)

@@ -18,6 +18,7 @@ import json
 import os
 
 from ansible_collections.drover.libvirt.plugins.module_utils._claim_store import download, state_pool
+from ansible_collections.drover.libvirt.plugins.module_utils._storage import refresh_pool
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError, quoted
 from ansible_collections.drover.libvirt.plugins.module_utils._safe_files import read_private, write_atomic
 
@@ -68,7 +69,7 @@ def remote_mark(conn, libvirt, pool=None, volume=MARK_VOLUME):
     try:
         if opened is None:
             opened = state_pool(conn, libvirt)
-            opened.refresh(0)
+            refresh_pool(opened, libvirt)
         if volume not in opened.listVolumes():
             return None
         text = download(conn, libvirt, opened.storageVolLookupByName(volume))
@@ -76,7 +77,7 @@ def remote_mark(conn, libvirt, pool=None, volume=MARK_VOLUME):
         # Cleared between the listing and the download: not marked. Anything else is unknown.
         try:
             if opened is not None:
-                opened.refresh(0)
+                refresh_pool(opened, libvirt)
                 if volume not in opened.listVolumes():
                     return None
         except libvirt.libvirtError:

@@ -20,7 +20,7 @@ import xml.etree.ElementTree as ET
 
 from ansible_collections.drover.libvirt.plugins.module_utils._libvirt_enums import CPU_COMPARE_NAMES, STATE_NAMES
 from ansible_collections.drover.libvirt.plugins.module_utils._safe_files import create_exclusive
-from ansible_collections.drover.libvirt.plugins.module_utils._storage import dir_pool_xml, pool_for_directory
+from ansible_collections.drover.libvirt.plugins.module_utils._storage import dir_pool_xml, pool_for_directory, refresh_pool
 
 PROBE_PREFIX = ".drover-probe-"
 
@@ -88,7 +88,7 @@ class StorageProbe:
         if pool is not None:
             if not pool.isActive():
                 return None, "pool %s serving %s is not active there" % (pool.name(), directory)
-            pool.refresh(0)
+            refresh_pool(pool, self.libvirt)
             return name in pool.listVolumes(), "pool %s" % pool.name()
         xml = dir_pool_xml("drover-probe-%s" % uuid.uuid4().hex[:12], directory)
         try:

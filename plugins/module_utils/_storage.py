@@ -11,12 +11,36 @@ Private to drover.libvirt; no compatibility promise.
 from __future__ import annotations
 
 import os
+import time
 import xml.etree.ElementTree as ET
 
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError
 
+# libvirt refuses to refresh a pool while a volume of it is being made ("pool ... has asynchronous jobs
+# running": another run's claim, a disk copy): such a refresh is tried again for up to about this long.
+_REFRESH_PATIENCE_S = 5.0
+
 COPY_MODES = ("none", "all", "incremental")  # copy_storage, see plan_storage
 CDROM_MODES = ("keep", "eject", "copy")  # cdrom, see plan_storage
+
+
+def refresh_pool(pool, libvirt, sleep=time.sleep, patience=_REFRESH_PATIENCE_S):
+    """pool.refresh(), tried again while libvirt is busy making a volume of it (another run's claim).
+
+    Only libvirt's internal errors are tried again (that is how the busy pool is reported); any other
+    error, or the busy pool beyond `patience` seconds, is raised.
+    """
+    pause, waited = 0.05, 0.0
+    while True:
+        try:
+            pool.refresh(0)
+            return
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() != libvirt.VIR_ERR_INTERNAL_ERROR or waited >= patience:
+                raise
+        sleep(pause)
+        waited += pause
+        pause = min(pause * 2, 0.5)
 
 
 def disks_of(domain_xml):
@@ -154,9 +178,9 @@ class StorageCopy:
         pool = pool_for_directory(conn, os.path.dirname(path))
         if pool is not None:
             try:
-                pool.refresh(0)
+                refresh_pool(pool, self.lv)
             except self.lv.libvirtError:
-                pass  # a refresh can race with another one; the lookup still answers
+                pass  # the lookup still answers for volumes libvirt made itself
         try:
             return conn.storageVolLookupByPath(path)
         except self.lv.libvirtError:

@@ -8,6 +8,7 @@ from ansible_collections.drover.libvirt.plugins.module_utils._storage import (
     disks_of,
     plan_storage,
     pool_for_directory,
+    refresh_pool,
     storage_flags,
     volume_xml,
     without_media,
@@ -106,3 +107,47 @@ def test_pool_for_directory_matches_the_target_path_and_skips_inactive_pools():
     assert pool_for_directory(conn, "/srv/local") is local
     assert pool_for_directory(conn, "/srv/local", active_only=False) is old
     assert pool_for_directory(conn, "/srv/other") is None
+
+
+class _PoolError(Exception):
+    def __init__(self, code):
+        super().__init__("pool 'drover-state' has asynchronous jobs running")
+        self.code = code
+
+    def get_error_code(self):
+        return self.code
+
+
+class _Libvirt:
+    libvirtError = _PoolError
+    VIR_ERR_INTERNAL_ERROR = 1
+    VIR_ERR_NO_STORAGE_POOL = 49
+
+
+class _BusyPool:
+    """A pool that refuses `busy` refreshes, as libvirt does while another run makes a volume in it."""
+
+    def __init__(self, busy, code=_Libvirt.VIR_ERR_INTERNAL_ERROR):
+        self.busy, self.code, self.calls = busy, code, 0
+
+    def refresh(self, flags):
+        self.calls += 1
+        if self.calls <= self.busy:
+            raise _PoolError(self.code)
+
+
+def test_a_refresh_refused_while_another_run_makes_a_volume_is_tried_again():
+    pool, slept = _BusyPool(busy=3), []
+    refresh_pool(pool, _Libvirt, sleep=slept.append)
+    assert pool.calls == 4 and len(slept) == 3
+
+
+def test_a_pool_busy_beyond_the_patience_or_gone_raises():
+    slept = []
+    with pytest.raises(_PoolError):
+        refresh_pool(_BusyPool(busy=1000), _Libvirt, sleep=slept.append, patience=2.0)
+    assert 2.0 <= sum(slept) <= 2.6
+    gone = _BusyPool(busy=1, code=_Libvirt.VIR_ERR_NO_STORAGE_POOL)
+    with pytest.raises(_PoolError):
+        refresh_pool(gone, _Libvirt, sleep=slept.append)
+    assert gone.calls == 1
