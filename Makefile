@@ -98,8 +98,11 @@ docs: tools collection
 	antsibull-changelog lint
 	@echo "plugin reference: $(DOCS_REFERENCE)/index.rst"
 
+# The test modules on INTEGRATION_LABS labs at once (each module brings up its own lab and takes it
+# down); see tests/integration/run_labs.py. INTEGRATION_LABS=1 runs them one after another.
+INTEGRATION_LABS ?= 2
 integration: venv collection
-	pytest -v --durations=30 --durations-min=15 tests/integration
+	python tests/integration/run_labs.py --labs $(INTEGRATION_LABS) -- --durations=30 --durations-min=15
 
 molecule: venv collection
 	cd extensions && molecule test --all

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from labfixture import NET, ROOT, fleet_snapshot, lab, migrate, module_facts, playbook, run_module
+from labfixture import NET, STATE, fleet_snapshot, lab, migrate, module_facts, playbook, run_module
 
 GUESTS = [("good1", []), ("loc1", ["--storage", "local"]), ("net1", ["--network", "labnet"]),
           ("cpu1", ["--cpu", "Skylake-Server"]), ("shm1", ["--shmem"]),
@@ -126,8 +126,8 @@ def test_copy_allowed_turns_local_storage_into_a_warning():
 
 
 def test_probes_leave_nothing_behind():
-    leftovers = glob.glob(os.path.join(ROOT, "lab", ".state", "*", "local", ".drover-probe-*"))
-    leftovers += glob.glob(os.path.join(ROOT, "lab", ".state", "shared", ".drover-probe-*"))
+    leftovers = glob.glob(os.path.join(STATE, "*", "local", ".drover-probe-*"))
+    leftovers += glob.glob(os.path.join(STATE, "shared", ".drover-probe-*"))
     assert leftovers == []
     assert "drover-probe" not in lab("exec", "hv2", "--", "virsh", "pool-list", "--all").stdout
 
