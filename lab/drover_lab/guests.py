@@ -4,6 +4,7 @@ A guest boots a Debian kernel plus a busybox initramfs whose init is lab/guest-i
 RAM and prints a heartbeat (drover_lab.heartbeat) on its serial log. `lab network` makes an
 isolated libvirt network on one host, a condition migration preflight must notice.
 """
+import fcntl
 import os
 import shutil
 import subprocess
@@ -25,8 +26,11 @@ GUEST_MODULES = ["virtio_ring", "virtio", "virtio_pci_legacy_dev",
 def build_image():
     """Kernel from Debian's package + busybox initramfs with lab/guest-init.sh."""
     kdir = os.path.join(CACHE, "kernel")
-    if not os.path.exists(os.path.join(kdir, "modules", "virtio_blk.ko")):
-        fetch_kernel(kdir)
+    os.makedirs(CACHE, exist_ok=True)
+    with open(os.path.join(CACHE, ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # labs coming up at once share the cache: one fetches, the others wait
+        if not os.path.exists(os.path.join(kdir, "modules", "virtio_blk.ko")):
+            fetch_kernel(kdir)
     root = os.path.join(STATE, "initrd-root")
     shutil.rmtree(root, ignore_errors=True)
     for sub in ("bin", "proc", "sys", "dev", "mnt", "lib/modules"):
