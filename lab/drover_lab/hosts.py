@@ -26,6 +26,7 @@ PRIVATE_DIRS = {
     "/etc/pki": "pki",
     LOCAL_MNT: "local",
 }
+ROOT_BASHRC = "/root/.bashrc"
 REQUIRED_TOOLS = ["ip", "nsenter", "unshare", "mountpoint", "ssh-keygen", "virsh",
                   "qemu-img", "qemu-system-x86_64", "/usr/sbin/libvirtd",
                   "/usr/sbin/sshd", "busybox", "cpio", "tc"]
@@ -61,6 +62,7 @@ def prepare_common(count):
     if not os.path.exists(key):
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "drover-lab", "-f", key])
     shutil.copy(key + ".pub", os.path.join(STATE, "ssh", "authorized_keys"))
+    write(os.path.join(STATE, "ssh", "bashrc"), "# root's ~/.bashrc inside the lab's hosts (see ensure_host_ns)\n")
     write(os.path.join(STATE, "ssh", "ssh_config"), templates.SSH_CLIENT_CONF.format(net=NET, state=STATE))
     hosts = "127.0.0.1 localhost\n%s.254 labctl\n" % NET
     hosts += "".join("%s %s\n" % (host_ip(n), host_name(n)) for n in range(1, count + 1))
@@ -93,6 +95,12 @@ def ensure_host_ns(n):
     binds += [(os.path.join(STATE, "shared"), SHARED_MNT),
               (os.path.join(STATE, "ssh", "ssh_config"), "/etc/ssh/ssh_config"),
               (os.path.join(STATE, "hosts"), "/etc/hosts")]
+    # Bash sources root's ~/.bashrc for every command sshd runs (each Ansible task, each qemu+ssh
+    # connection). This machine's may set up tools a hypervisor has not (e.g. `pyenv init`, whose
+    # rehash lock, left behind by a session killed mid-rehash, makes every later login wait 60 s):
+    # a lab host's root starts from an empty one.
+    if os.path.isfile(ROOT_BASHRC):
+        binds.append((os.path.join(STATE, "ssh", "bashrc"), ROOT_BASHRC))
     # A private /dev/shm (ivshmem backing files of `lab guest --shmem`) that dies with the host.
     script = "set -e; hostname %s; mount -t tmpfs -o size=64m,mode=1777 lab-shm /dev/shm; " % host_name(n)
     script += "; ".join("mount --bind '%s' '%s'" % b for b in binds)
