@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Run the integration test modules on several labs at once: `make integration`.
 
 Every test module brings up a lab of its own and takes it down again (conftest.py), so modules
@@ -58,8 +57,8 @@ def worker(index, todo, results, lock, pytest_args):
         took = time.monotonic() - start
         with lock:
             results.append((module, proc.returncode, took, index))
-            print("=" * 30 + " %s on lab %d: %s in %.0f s " % (os.path.relpath(module, ROOT), index + 1,
-                                                              "passed" if proc.returncode == 0 else "FAILED", took)
+            verdict = "passed" if proc.returncode == 0 else "FAILED"
+            print("=" * 30 + " %s on lab %d: %s in %.0f s " % (os.path.relpath(module, ROOT), index + 1, verdict, took)
                   + "=" * 30)
             print(proc.stdout, flush=True)
 
@@ -91,8 +90,8 @@ def main(argv):
     failed = [m for m, rc, _took, _lab in results if rc != 0]
     print("=" * 30 + " integration modules, %.0f s on %d labs " % (time.monotonic() - start, len(threads)) + "=" * 30)
     for module, rc, took, lab in sorted(results, key=lambda r: -r[2]):
-        print("%-40s lab %d  %6.0f s  %s" % (os.path.relpath(module, ROOT), lab + 1, took,
-                                            "passed" if rc == 0 else "FAILED (exit %d)" % rc))
+        verdict = "passed" if rc == 0 else "FAILED (exit %d)" % rc
+        print("%-40s lab %d  %6.0f s  %s" % (os.path.relpath(module, ROOT), lab + 1, took, verdict))
     if failed:
         print("failing modules: %s" % " ".join(os.path.relpath(m, ROOT) for m in failed))
     return 1 if failed or len(results) != len(modules) else 0

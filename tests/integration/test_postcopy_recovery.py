@@ -637,7 +637,7 @@ def qemu_threads(host, name):
 def main_loop_blocked_by_a_fault(host, name, samples=3):
     """QEMU's main thread waiting on a lock (futex), or in a fault itself, while one of its threads sleeps in a
     page fault (a userfault on a page still on the source), in every one of a few samples a second apart."""
-    for _ in range(samples):
+    for _sample in range(samples):
         pid, threads = qemu_threads(host, name)
         print("QEMU %d on %s: %s" % (pid, host, sorted(threads.values())))
         calls = {tid: call for tid, (_comm, call) in threads.items()}
