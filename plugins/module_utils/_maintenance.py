@@ -18,9 +18,9 @@ import json
 import os
 
 from ansible_collections.drover.libvirt.plugins.module_utils._claim_store import download, state_pool
-from ansible_collections.drover.libvirt.plugins.module_utils._storage import refresh_pool
 from ansible_collections.drover.libvirt.plugins.module_utils._errors import DroverError, quoted
 from ansible_collections.drover.libvirt.plugins.module_utils._safe_files import read_private, write_atomic
+from ansible_collections.drover.libvirt.plugins.module_utils._storage import refresh_pool
 
 MARK_PATH = "/var/lib/libvirt/drover/maintenance.json"
 MARK_STATES = ("draining", "maintenance")
