@@ -425,23 +425,7 @@ def test_a_guest_whose_source_dies_in_postcopy_is_reported_lost_and_its_definiti
 
         # The recovery of docs/troubleshooting.md: restart it on the destination, then drop the source's definition.
         old = heartbeat(dst, name) or heartbeat(src, name)
-        conn = libvirt.open(uri(dst))
-        try:
-            dom = conn.lookupByName(name)
-            assert dom.isPersistent(), "libvirt did not make the destination's half persistent"
-            dom.destroy()
-            dom.create()
-        finally:
-            conn.close()
-        # libvirt keeps its migration job on the source's shut-off domain (waiting for a recovery that cannot
-        # come), which refuses the undefine until that host's daemon restarts; running guests are unaffected.
-        restart_daemon(src)
-        conn = libvirt.open(uri(src))
-        try:
-            conn.lookupByName(name).undefine()
-        finally:
-            conn.close()
-        assert_runs_only_on(name, dst)
+        restart_from_disks(name, on=dst, other=src, source=src)
         wait_new_boot(dst, name, old)
     finally:
         remove_everywhere(name, (src, dst))
@@ -496,22 +480,7 @@ def test_a_move_cut_in_its_switch_over_to_postcopy_is_reported_stuck_and_left_un
 
         # The recovery of docs/migrate.md: both halves destroyed, the destination's definition (libvirt may have
         # made one) removed, the guest started on the source.
-        for host in (dst, src):
-            conn = libvirt.open(uri(host))
-            try:
-                dom = conn.lookupByName(name)
-                dom.destroy()
-                if host == dst and dom.isPersistent():
-                    dom.undefine()
-            finally:
-                conn.close()
-        restart_daemon(src)  # its migration job outlives the QEMU it was for
-        conn = libvirt.open(uri(src))
-        try:
-            conn.lookupByName(name).create()
-        finally:
-            conn.close()
-        assert_runs_only_on(name, src)
+        restart_from_disks(name, on=src, other=dst, source=src)
         wait_new_boot(src, name, first)
     finally:
         undo_slow_link(src)
@@ -568,7 +537,8 @@ def test_a_link_cut_right_after_drover_switches_to_postcopy_leaves_a_split_the_r
             assert run.returncode != 0 and "LOST IN POST-COPY" in said and "source: shut off (crashed)" in said, \
                 run.stdout[-3000:]
             assert {h: domain_state(h, name) for h in placement(name)} == where, "the re-run changed something"
-            lab_restart_from_disks(name, dst, src)
+            restart_from_disks(name, on=dst, other=src, source=src)
+            wait_new_boot(dst, name, before)
             return
         if outcome == "paused":
             assert result.get("failed") and "FAILED IN POST-COPY" in result["msg"], result
@@ -583,7 +553,8 @@ def test_a_link_cut_right_after_drover_switches_to_postcopy_leaves_a_split_the_r
             assert "is still split: paused on %s (post-copy failed) and running on %s" % (src, dst) in said, \
                 run.stdout[-3000:]
             assert all(p["active"] for p in placement(name).values()) and len(placement(name)) == 2
-            lab_restart_from_disks(name, dst, src)
+            restart_from_disks(name, on=dst, other=src, source=src)
+            wait_new_boot(dst, name, before)
             return
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
         if outcome == "paused":
@@ -599,26 +570,38 @@ def qemu_log(host, name):
         return f.read()[-200000:]
 
 
-def lab_restart_from_disks(name, dst, src):
-    """What docs/migrate.md has an operator do with a guest that cannot be moved on: both halves destroyed, the
-    source's libvirt daemon restarted (its migration job outlives the QEMU it was for), the guest booted again on
-    the destination from its disks and undefined on the source."""
-    for host in (dst, src):
+def restart_from_disks(name, on, other, source):
+    """What docs/migrate.md has an operator do with a move that cannot go on: both halves destroyed, the move's
+    source's libvirt daemon restarted (its migration job outlives the QEMU it was for and refuses an undefine), the
+    definition on `other` removed, the guest booted again from its disks on `on` - and the invariant holds."""
+    for host in (on, other):
         conn = libvirt.open(uri(host))
         try:
             dom = conn.lookupByName(name)
+            if host == on:
+                assert dom.isPersistent(), "%s is not defined on %s to be started there" % (name, on)
             if dom.isActive():
                 dom.destroy()
+        except libvirt.libvirtError as exc:
+            assert host == other and exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN, exc
         finally:
             conn.close()
-    restart_daemon(src)
-    conn = libvirt.open(uri(dst))
+    restart_daemon(source)
+    conn = libvirt.open(uri(other))
+    try:
+        dom = conn.lookupByName(name)
+        if dom.isPersistent():
+            dom.undefine()
+    except libvirt.libvirtError as exc:
+        assert exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN, exc
+    finally:
+        conn.close()
+    conn = libvirt.open(uri(on))
     try:
         conn.lookupByName(name).create()
     finally:
         conn.close()
-    remove_everywhere(name, (src,))
-    assert_runs_only_on(name, dst)
+    assert_runs_only_on(name, on)
 
 
 def qemu_threads(host, name):
